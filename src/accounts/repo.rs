@@ -1,0 +1,120 @@
+//! User rows <-> domain users. Unique violations become CONFLICT naming the field; `DbErr`
+//! never leaves this file.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::model::{Gender, NewUser, Role, User, UserId};
+use crate::{
+    db::unique_violation,
+    entity::users,
+    error::{AppError, AppResult},
+};
+
+/// A user together with the stored password hash, for the login check only.
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: Option<String>,
+}
+
+pub fn to_user(row: users::Model) -> User {
+    User {
+        id: UserId(row.id),
+        email: row.email,
+        username: row.username,
+        first_name: row.first_name,
+        last_name: row.last_name,
+        phone: row.phone,
+        date_of_birth: row.date_of_birth,
+        gender: row.gender.as_deref().and_then(Gender::from_db),
+        locale: row.locale,
+        role: Role::from_db(&row.role),
+        is_active: row.is_active,
+        email_verified_at: row.email_verified_at,
+        phone_verified_at: row.phone_verified_at,
+        last_login_at: row.last_login_at,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+/// The row a registration would create, before it is stored (also used to answer a
+/// registration for a taken address with a user that looks just as new).
+pub fn new_row(new: &NewUser, password_hash: Option<String>, role: Role, now: DateTime<Utc>) -> users::Model {
+    users::Model {
+        id: Uuid::now_v7(),
+        email: new.email.as_str().to_owned(),
+        username: new.username.as_ref().map(|u| u.as_str().to_owned()),
+        password_hash,
+        first_name: new.first_name.as_ref().map(|n| n.as_str().to_owned()),
+        last_name: new.last_name.as_ref().map(|n| n.as_str().to_owned()),
+        phone: new.phone.as_ref().map(|p| p.as_str().to_owned()),
+        date_of_birth: new.date_of_birth.map(|d| d.date()),
+        gender: new.gender.map(|g| g.as_str().to_owned()),
+        avatar: None,
+        locale: None,
+        role: role.as_str().to_owned(),
+        is_active: true,
+        email_verified_at: None,
+        phone_verified_at: None,
+        failed_login_count: 0,
+        locked_until: None,
+        last_login_at: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Inserts a user row.
+///
+/// Errors: CONFLICT on `email` or `username` when taken.
+pub async fn insert(db: &impl ConnectionTrait, row: users::Model) -> AppResult<User> {
+    let active: users::ActiveModel = row.into();
+    let inserted = active.insert(db).await.map_err(|e| match unique_violation(&e) {
+        Some(detail) if detail.contains("username") => AppError::Conflict { field: "username" },
+        Some(detail) if detail.contains("email") => AppError::Conflict { field: "email" },
+        Some(_) => AppError::Conflict { field: "phone" },
+        None => AppError::internal(e),
+    })?;
+    Ok(to_user(inserted))
+}
+
+pub async fn find_by_id(db: &impl ConnectionTrait, id: UserId) -> AppResult<Option<User>> {
+    let row = users::Entity::find_by_id(id.0).one(db).await.map_err(AppError::internal)?;
+    Ok(row.map(to_user))
+}
+
+pub async fn find_credentials(db: &impl ConnectionTrait, email: &str) -> AppResult<Option<Credentials>> {
+    let row = users::Entity::find().filter(users::Column::Email.eq(email)).one(db).await.map_err(AppError::internal)?;
+    Ok(row.map(|row| {
+        let password_hash = row.password_hash.clone();
+        Credentials { user: to_user(row), password_hash }
+    }))
+}
+
+pub async fn username_taken(db: &impl ConnectionTrait, username: &str) -> AppResult<bool> {
+    let found = users::Entity::find()
+        .filter(users::Column::Username.eq(username))
+        .one(db)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(found.is_some())
+}
+
+/// Stamps a successful login.
+pub async fn record_login(db: &impl ConnectionTrait, id: UserId, now: DateTime<Utc>) -> AppResult<()> {
+    let row = users::ActiveModel { id: sea_orm::ActiveValue::Unchanged(id.0), last_login_at: Set(Some(now)), ..Default::default() };
+    row.update(db).await.map(drop).map_err(AppError::internal)
+}
+
+/// Sets the role of an existing user.
+pub async fn set_role(db: &impl ConnectionTrait, id: UserId, role: Role, now: DateTime<Utc>) -> AppResult<()> {
+    let row = users::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(id.0),
+        role: Set(role.as_str().to_owned()),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    row.update(db).await.map(drop).map_err(AppError::internal)
+}

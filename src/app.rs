@@ -1,0 +1,218 @@
+//! The one bootstrap path: settings -> database (migrated), KV, mailer, clock, keys -> services
+//! -> schema -> router. `main` and every test go through [`App::build`].
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::Router;
+use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+
+use crate::{
+    accounts::service::AccountService,
+    auth::{
+        keys,
+        service::{AuthPolicy, AuthService},
+        tokens::TokenService,
+    },
+    clock::{Clock, SystemClock},
+    config::Settings,
+    db,
+    error::{AppError, AppResult},
+    graphql::{self, IdgateSchema},
+    http::{self, HttpState},
+    kv::{Kv, MemoryKv, RedisKv},
+    notify::mail::{Mailer, OutboxMailer},
+    security::{
+        codes::CodeHasher,
+        hash_pool::HashPool,
+        password_policy::PasswordPolicy,
+        passwords::{HashCost, Passwords},
+        rate_limit::RateLimiter,
+    },
+};
+
+/// Everything resolvers reach through the schema data: the feature services and the shared
+/// parts they are built on.
+#[derive(Clone)]
+pub struct Services {
+    pub accounts: AccountService,
+    pub auth: AuthService,
+    pub clock: Arc<dyn Clock>,
+    pub kv: Arc<dyn Kv>,
+    pub db: DatabaseConnection,
+}
+
+impl Services {
+    /// Connects, migrates and wires every service.
+    pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> AppResult<Self> {
+        let db = db::connect(settings.database_url.expose_secret(), settings.database_max_connections).await?;
+        db::migrate(&db).await?;
+        let kv: Arc<dyn Kv> = match &settings.redis_url {
+            Some(url) => Arc::new(RedisKv::connect(url.expose_secret(), &settings.redis_prefix).await?),
+            None => Arc::new(MemoryKv::new(Arc::clone(&clock))),
+        };
+        let outbox = OutboxMailer::new(settings.outbox_dir.clone(), &settings.mail_from).await?;
+        tracing::info!(dir = %outbox.dir().display(), "outgoing mail is written to the outbox directory");
+        let mailer: Arc<dyn Mailer> = Arc::new(outbox);
+        let pool = Arc::new(HashPool::new(settings.hash_threads, settings.hash_queue_limit)?);
+        let cost = HashCost {
+            memory_kib: settings.argon2_memory_kib,
+            iterations: settings.argon2_iterations,
+            parallelism: settings.argon2_parallelism,
+        };
+        let passwords = Passwords::new(cost, pool).await?;
+        let signing_key = keys::load_signing_key(&db, settings, clock.as_ref()).await?;
+        let code_secret = keys::load_code_secret(&db, settings, clock.as_ref()).await?;
+        let tokens = Arc::new(TokenService::new(
+            signing_key,
+            settings.issuer(),
+            &settings.token_audience,
+            settings.access_token_ttl_secs,
+            Arc::clone(&clock),
+            settings.token_cache_capacity,
+        ));
+        let limiter = RateLimiter::new(Arc::clone(&kv), Arc::clone(&clock));
+        let accounts = AccountService {
+            db: db.clone(),
+            passwords: passwords.clone(),
+            policy: PasswordPolicy {
+                min_length: settings.password_min_length,
+                min_score: settings.password_min_score,
+                product_name: settings.product_name.clone(),
+            },
+            clock: Arc::clone(&clock),
+            mailer: Arc::clone(&mailer),
+            limiter: limiter.clone(),
+            register_per_ip: settings.register_rate_per_ip,
+        };
+        let secs = Duration::from_secs;
+        let auth = AuthService {
+            db: db.clone(),
+            passwords,
+            tokens,
+            kv: Arc::clone(&kv),
+            clock: Arc::clone(&clock),
+            mailer,
+            limiter,
+            codes: CodeHasher::new(code_secret),
+            policy: AuthPolicy {
+                login_otp: settings.login_otp,
+                product_name: settings.product_name.clone(),
+                otp_ttl: secs(settings.otp_ttl_secs),
+                otp_max_attempts: settings.otp_max_attempts,
+                otp_resend_cooldown: secs(settings.otp_resend_cooldown_secs),
+                otp_max_resends: settings.otp_max_resends,
+                session_ttl: secs(settings.session_ttl_secs),
+                session_idle_timeout: (settings.session_idle_timeout_secs > 0).then(|| secs(settings.session_idle_timeout_secs)),
+                refresh_reuse_grace: secs(settings.refresh_reuse_grace_secs),
+                login_per_ip: settings.login_rate_per_ip,
+                login_per_email: settings.login_rate_per_email,
+                otp_per_ip: settings.otp_rate_per_ip,
+                refresh_per_ip: settings.refresh_rate_per_ip,
+            },
+        };
+        Ok(Self { accounts, auth, clock, kv, db })
+    }
+}
+
+/// A built application, bound to its port and ready to serve.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    services: Services,
+    shutdown_grace: Duration,
+}
+
+impl App {
+    /// Builds the application on the system clock.
+    pub async fn build(settings: Settings) -> AppResult<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Builds the application on the given clock (a manual clock lets tests move time).
+    pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> AppResult<Self> {
+        let services = Services::build(&settings, clock).await?;
+        let schema: IdgateSchema = graphql::build_schema(services.clone(), &settings);
+        let router = http::router(HttpState {
+            schema,
+            services: services.clone(),
+            max_body_bytes: settings.max_body_bytes,
+        });
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| AppError::internal(format!("cannot listen on {}: {e}", settings.listen)))?;
+        Ok(Self { listener, router, services, shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs) })
+    }
+
+    /// The bound port (useful when listening on port 0).
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The routes, for in-process use.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// The wired services (for the CLI and tests that inspect state).
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests (bounded by the
+    /// shutdown grace period).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then drains as `run_until_stopped` does.
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let grace = self.shutdown_grace;
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
+            stop.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = stopping_tx.send(());
+        });
+        let drained = async {
+            // Once stopping, in-flight requests get `grace` to finish.
+            if stopping_rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            result = server => result,
+            () = drained => {
+                tracing::warn!("shutdown grace period over; dropping remaining requests");
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,270 @@
+//! GraphQL face of authentication: `login`, `verifyOtp`, `resendOtp`, `refresh`, `logout`,
+//! `logoutAll`, `revokeSession`, `mySessions` and `authConfig`.
+
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject, Union};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::model::{AuthGrant, ChallengeView, LoginOutcome, OtpChannel, Session, parse_device_name};
+use crate::{
+    accounts::{
+        graphql::UserView,
+        model::{Email, Password},
+    },
+    app::Services,
+    client::ClientInfo,
+    error::AppError,
+    graphql::{AUTH_MUTATION_COST, guards::SignedIn, viewer::Viewer},
+};
+
+/// Tokens for a logged-in session. The token strings are nullable so that cookie-based
+/// clients can receive them as cookies instead.
+#[derive(SimpleObject)]
+pub struct AuthPayload {
+    /// A JWT for `Authorization: Bearer`; verify it with /.well-known/jwks.json.
+    pub access_token: Option<String>,
+    /// Opaque, single use: each refresh returns a new one. Reusing an old one ends the session.
+    pub refresh_token: Option<String>,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub user: UserView,
+    pub session: SessionView,
+}
+
+impl AuthPayload {
+    fn from_grant(grant: AuthGrant) -> Self {
+        let session = SessionView { session: grant.session, current: true };
+        Self {
+            access_token: Some(grant.access_token),
+            refresh_token: Some(grant.refresh_token),
+            token_type: "Bearer".into(),
+            expires_in: grant.expires_in,
+            user: UserView::owner(grant.user),
+            session,
+        }
+    }
+}
+
+/// A second step is due: a code was sent; complete it with `verifyOtp`.
+#[derive(SimpleObject)]
+pub struct OtpChallenge {
+    pub challenge_id: ID,
+    pub channel: OtpChannel,
+    /// Where the code went, masked (`a•••e@example.com`).
+    pub destination: String,
+    pub expires_at: DateTime<Utc>,
+    /// When `resendOtp` may be called.
+    pub resend_available_at: DateTime<Utc>,
+}
+
+impl From<ChallengeView> for OtpChallenge {
+    fn from(view: ChallengeView) -> Self {
+        Self {
+            challenge_id: ID(view.challenge_id),
+            channel: view.channel,
+            destination: view.destination,
+            expires_at: view.expires_at,
+            resend_available_at: view.resend_available_at,
+        }
+    }
+}
+
+#[derive(Union)]
+pub enum LoginResult {
+    AuthPayload(AuthPayload),
+    OtpChallenge(OtpChallenge),
+}
+
+/// A logged-in device.
+pub struct SessionView {
+    session: Session,
+    current: bool,
+}
+
+#[Object(name = "Session")]
+impl SessionView {
+    async fn id(&self) -> ID {
+        ID(self.session.id.to_string())
+    }
+
+    async fn device_name(&self) -> Option<&str> {
+        self.session.device_name.as_deref()
+    }
+
+    async fn user_agent(&self) -> Option<&str> {
+        self.session.user_agent.as_deref()
+    }
+
+    async fn ip(&self) -> Option<&str> {
+        self.session.ip.as_deref()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.session.created_at
+    }
+
+    async fn last_used_at(&self) -> DateTime<Utc> {
+        self.session.last_used_at
+    }
+
+    async fn expires_at(&self) -> DateTime<Utc> {
+        self.session.expires_at
+    }
+
+    /// Whether this is the session of the access token making the request.
+    async fn current(&self) -> bool {
+        self.current
+    }
+}
+
+#[derive(InputObject)]
+pub struct LoginInput {
+    pub email: String,
+    pub password: String,
+    /// A name for this device in the session list, like "Alice's phone".
+    pub device_name: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct VerifyOtpInput {
+    pub challenge_id: ID,
+    /// The 6-digit code.
+    pub code: String,
+    pub device_name: Option<String>,
+}
+
+/// The password rules, for forms to show before submitting.
+#[derive(SimpleObject)]
+pub struct PasswordPolicyView {
+    pub min_length: usize,
+    pub max_length: usize,
+    /// zxcvbn score (0-4) a password must reach.
+    pub min_strength: u8,
+}
+
+/// What a client needs to know before anyone logs in.
+#[derive(SimpleObject)]
+pub struct AuthConfig {
+    /// Whether `login` answers with an `OtpChallenge` before tokens.
+    pub login_requires_otp: bool,
+    pub password_policy: PasswordPolicyView,
+    /// Seconds an access token lives.
+    pub access_token_ttl: u64,
+    /// Seconds a session lives at most.
+    pub session_ttl: u64,
+    /// Seconds of inactivity that end a session (null: no inactivity limit).
+    pub session_idle_timeout: Option<u64>,
+    /// Seconds a code lives.
+    pub otp_ttl: u64,
+}
+
+#[derive(Default)]
+pub struct AuthQuery;
+
+#[Object]
+impl AuthQuery {
+    /// The caller's live sessions, most recently used first.
+    #[graphql(guard = "SignedIn")]
+    async fn my_sessions(&self, ctx: &Context<'_>) -> Result<Vec<SessionView>> {
+        let principal = ctx.data::<Viewer>()?.require()?;
+        let sessions = ctx.data::<Services>()?.auth.sessions(principal).await?;
+        Ok(sessions
+            .into_iter()
+            .map(|session| SessionView { current: session.id == principal.session_id, session })
+            .collect())
+    }
+
+    /// Public settings of this server.
+    async fn auth_config(&self, ctx: &Context<'_>) -> Result<AuthConfig> {
+        let services = ctx.data::<Services>()?;
+        let auth = &services.auth.policy;
+        let passwords = &services.accounts.policy;
+        Ok(AuthConfig {
+            login_requires_otp: auth.login_otp == crate::config::LoginOtp::Email,
+            password_policy: PasswordPolicyView {
+                min_length: passwords.min_length,
+                max_length: crate::security::password_policy::MAX_PASSWORD_CHARS,
+                min_strength: passwords.min_score,
+            },
+            access_token_ttl: services.auth.access_token_ttl(),
+            session_ttl: auth.session_ttl.as_secs(),
+            session_idle_timeout: auth.session_idle_timeout.map(|d| d.as_secs()),
+            otp_ttl: auth.otp_ttl.as_secs(),
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct AuthMutation;
+
+#[Object]
+impl AuthMutation {
+    /// Checks email and password. Answers tokens, or an `OtpChallenge` when a code is due.
+    /// Errors: INVALID_CREDENTIALS (unknown email and wrong password alike), ACCOUNT_INACTIVE,
+    /// BAD_USER_INPUT, RATE_LIMITED.
+    #[graphql(complexity = "AUTH_MUTATION_COST")]
+    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<LoginResult> {
+        let services = ctx.data::<Services>()?;
+        let email = Email::parse(&input.email).map_err(|_| AppError::InvalidCredentials)?;
+        let password = Password::parse(input.password, "password")?;
+        let device = parse_device_name(input.device_name)?;
+        let outcome = services.auth.login(email, password, device, ctx.data::<ClientInfo>()?).await?;
+        Ok(match outcome {
+            LoginOutcome::Granted(grant) => LoginResult::AuthPayload(AuthPayload::from_grant(*grant)),
+            LoginOutcome::ChallengeSent(view) => LoginResult::OtpChallenge(view.into()),
+        })
+    }
+
+    /// Completes a login with the code that was sent.
+    /// Errors: OTP_INVALID (with `attemptsRemaining`), OTP_EXPIRED, BAD_USER_INPUT, RATE_LIMITED.
+    #[graphql(complexity = "AUTH_MUTATION_COST")]
+    async fn verify_otp(&self, ctx: &Context<'_>, input: VerifyOtpInput) -> Result<AuthPayload> {
+        let services = ctx.data::<Services>()?;
+        let device = parse_device_name(input.device_name)?;
+        let grant = services.auth.verify_otp(&input.challenge_id, input.code.trim(), device, ctx.data::<ClientInfo>()?).await?;
+        Ok(AuthPayload::from_grant(grant))
+    }
+
+    /// Sends a new code for a challenge; the previous code stops working.
+    /// Errors: RATE_LIMITED (with `retryAfter`), OTP_INVALID (unknown challenge).
+    #[graphql(complexity = "AUTH_MUTATION_COST")]
+    async fn resend_otp(&self, ctx: &Context<'_>, challenge_id: ID) -> Result<OtpChallenge> {
+        let view = ctx.data::<Services>()?.auth.resend_otp(&challenge_id).await?;
+        Ok(view.into())
+    }
+
+    /// Exchanges a refresh token for new tokens; the presented one stops working.
+    /// Errors: UNAUTHENTICATED (also when a rotated token is reused: the session is revoked).
+    #[graphql(complexity = "AUTH_MUTATION_COST")]
+    async fn refresh(&self, ctx: &Context<'_>, refresh_token: Option<String>) -> Result<AuthPayload> {
+        let token = refresh_token.ok_or(AppError::Unauthenticated)?;
+        let grant = ctx.data::<Services>()?.auth.refresh(&token, ctx.data::<ClientInfo>()?).await?;
+        Ok(AuthPayload::from_grant(grant))
+    }
+
+    /// Ends the calling session (named by the bearer token, or by `refreshToken`). Its access
+    /// tokens stop working at once. Errors: UNAUTHENTICATED.
+    async fn logout(&self, ctx: &Context<'_>, refresh_token: Option<String>) -> Result<bool> {
+        let caller = ctx.data::<Viewer>()?.principal();
+        ctx.data::<Services>()?.auth.logout(caller, refresh_token.as_deref()).await?;
+        Ok(true)
+    }
+
+    /// Ends every session of the caller; returns how many were ended.
+    #[graphql(guard = "SignedIn")]
+    async fn logout_all(&self, ctx: &Context<'_>) -> Result<u64> {
+        let principal = ctx.data::<Viewer>()?.require()?;
+        Ok(ctx.data::<Services>()?.auth.logout_all(principal).await?)
+    }
+
+    /// Ends one of the caller's sessions. Errors: NOT_FOUND when it is not the caller's.
+    #[graphql(guard = "SignedIn")]
+    async fn revoke_session(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
+        let principal = ctx.data::<Viewer>()?.require()?;
+        let session_id = Uuid::try_parse(&id).map_err(|_| AppError::NotFound("session"))?;
+        ctx.data::<Services>()?.auth.revoke_session(principal, session_id).await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,102 @@
+//! Domain types of authentication: sessions, pending challenges, issued tokens.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::accounts::model::{Role, User, UserId};
+
+/// Who an access token speaks for, after its signature, claims and revocation were checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub session_id: Uuid,
+    /// The role claimed when the token was issued: a hint, not an authorization.
+    pub role: Role,
+}
+
+/// Claims of an access token (RFC 9068 profile).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub sid: String,
+    pub role: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+/// A logged-in device.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: Uuid,
+    pub user_id: UserId,
+    pub device_name: Option<String>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a successful login, code check or refresh hands the client.
+#[derive(Debug, Clone)]
+pub struct AuthGrant {
+    pub access_token: String,
+    /// `<session id>.<secret>`: names its session, so refresh is one primary-key lookup.
+    pub refresh_token: String,
+    pub expires_in: u64,
+    pub user: User,
+    pub session: Session,
+}
+
+/// How a code reaches the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, async_graphql::Enum)]
+pub enum OtpChannel {
+    Email,
+}
+
+/// A pending second step, as stored in the KV under its id. Holds a digest of the code,
+/// never the code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingChallenge {
+    pub user_id: Uuid,
+    pub channel: OtpChannel,
+    pub destination: String,
+    pub code_digest: String,
+    /// Bumped by every resend; part of the code's scope, so older codes die.
+    pub generation: u32,
+    pub expires_at: DateTime<Utc>,
+    pub resend_available_at: DateTime<Utc>,
+    pub device_name: Option<String>,
+}
+
+/// What the client learns about a challenge.
+#[derive(Debug, Clone)]
+pub struct ChallengeView {
+    pub challenge_id: String,
+    pub channel: OtpChannel,
+    /// Masked: enough to recognise, not to learn the address.
+    pub destination: String,
+    pub expires_at: DateTime<Utc>,
+    pub resend_available_at: DateTime<Utc>,
+}
+
+/// The result of a password check.
+#[derive(Debug, Clone)]
+pub enum LoginOutcome {
+    Granted(Box<AuthGrant>),
+    ChallengeSent(ChallengeView),
+}
+
+/// A device name as the user typed it: trimmed, at most 100 characters.
+pub fn parse_device_name(raw: Option<String>) -> crate::error::AppResult<Option<String>> {
+    let Some(raw) = raw else { return Ok(None) };
+    let name = raw.trim();
+    if name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(crate::error::AppError::bad_input("deviceName", "must be at most 100 printable characters"));
+    }
+    Ok((!name.is_empty()).then(|| name.to_owned()))
+}

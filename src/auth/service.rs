@@ -1,0 +1,457 @@
+//! Authentication rules.
+//!
+//! - Login checks the password (unknown users against a dummy hash, so both fail alike), then
+//!   either grants a session or sends a one-time code (OWASP MFA Cheat Sheet).
+//! - A challenge allows `otp_max_attempts` wrong codes, counted with an atomic KV increment so
+//!   the bound holds under concurrent guesses; the code is consumed with an atomic take, so it
+//!   works once.
+//! - Refresh tokens rotate on every use; presenting the one just replaced revokes the session
+//!   (OAuth 2.0 Security BCP, RFC 9700 §4.14.2), except within the configured grace period.
+//! - Revocation is immediate: the session id sits in the KV until its last access token expires.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use secrecy::ExposeSecret;
+use uuid::Uuid;
+
+use super::{
+    model::{AuthGrant, ChallengeView, LoginOutcome, OtpChannel, PendingChallenge, Principal, Session},
+    repo::{self, NewSession},
+    tokens::{LEEWAY_SECS, TokenService},
+};
+use crate::{
+    accounts::{
+        model::{Email, Password, User, UserId},
+        repo as users,
+    },
+    client::ClientInfo,
+    clock::Clock,
+    config::LoginOtp,
+    error::{AppError, AppResult},
+    kv::Kv,
+    notify::{mail::Mailer, templates},
+    security::{
+        codes::{CodeHasher, generate_code, is_well_formed},
+        crypto::{constant_time_eq, random_token, sha256_hex},
+        passwords::Passwords,
+        rate_limit::{RateLimiter, Rule},
+    },
+};
+
+/// Pending challenges stay readable this long past expiry, to answer OTP_EXPIRED rather than
+/// OTP_INVALID.
+const EXPIRED_CHALLENGE_MEMORY: Duration = Duration::from_secs(3600);
+
+/// The tunables of authentication, from settings.
+#[derive(Debug, Clone)]
+pub struct AuthPolicy {
+    pub login_otp: LoginOtp,
+    pub product_name: String,
+    pub otp_ttl: Duration,
+    pub otp_max_attempts: u32,
+    pub otp_resend_cooldown: Duration,
+    pub otp_max_resends: u32,
+    pub session_ttl: Duration,
+    pub session_idle_timeout: Option<Duration>,
+    pub refresh_reuse_grace: Duration,
+    pub login_per_ip: u32,
+    pub login_per_email: u32,
+    pub otp_per_ip: u32,
+    pub refresh_per_ip: u32,
+}
+
+/// Logins, challenges, sessions and tokens.
+#[derive(Clone)]
+pub struct AuthService {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) passwords: Passwords,
+    pub(crate) tokens: Arc<TokenService>,
+    pub(crate) kv: Arc<dyn Kv>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) mailer: Arc<dyn Mailer>,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) codes: CodeHasher,
+    pub(crate) policy: AuthPolicy,
+}
+
+fn minute(name: &'static str, limit: u32) -> Rule {
+    Rule { name, limit, window: Duration::from_secs(60) }
+}
+
+fn chrono(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+impl AuthService {
+    /// Checks email and password; grants a session or sends a code, as configured.
+    ///
+    /// Errors: INVALID_CREDENTIALS (unknown email or wrong password, indistinguishable),
+    /// ACCOUNT_INACTIVE (only after a correct password), RATE_LIMITED.
+    pub async fn login(
+        &self,
+        email: Email,
+        password: Password,
+        device_name: Option<String>,
+        client: &ClientInfo,
+    ) -> AppResult<LoginOutcome> {
+        self.limiter.hit(minute("login-ip", self.policy.login_per_ip), client.ip_or_unknown()).await?;
+        let per_email = Rule { name: "login-email", limit: self.policy.login_per_email, window: Duration::from_secs(3600) };
+        self.limiter.hit(per_email, &sha256_hex(email.as_str().as_bytes())).await?;
+
+        let found = users::find_credentials(&self.db, email.as_str()).await?;
+        let (user, hash) = match found {
+            Some(c) => (Some(c.user), c.password_hash),
+            None => (None, None),
+        };
+        let matched = self.passwords.verify(password.secret(), hash).await?;
+        let user = match user {
+            Some(user) if matched => user,
+            _ => return Err(AppError::InvalidCredentials),
+        };
+        if !user.is_active {
+            return Err(AppError::AccountInactive);
+        }
+        match self.policy.login_otp {
+            LoginOtp::Off => Ok(LoginOutcome::Granted(Box::new(self.grant_session(user, device_name, client).await?))),
+            LoginOtp::Email => Ok(LoginOutcome::ChallengeSent(self.start_challenge(&user, device_name).await?)),
+        }
+    }
+
+    /// Completes a challenge with its code.
+    ///
+    /// Errors: BAD_USER_INPUT (not six digits), OTP_INVALID (wrong, unknown, used or dead;
+    /// with the attempts left), OTP_EXPIRED, ACCOUNT_INACTIVE, RATE_LIMITED.
+    pub async fn verify_otp(
+        &self,
+        challenge_id: &str,
+        code: &str,
+        device_name: Option<String>,
+        client: &ClientInfo,
+    ) -> AppResult<AuthGrant> {
+        self.limiter.hit(minute("otp-ip", self.policy.otp_per_ip), client.ip_or_unknown()).await?;
+        if !is_well_formed(code) {
+            return Err(AppError::bad_input("code", "must be 6 digits"));
+        }
+        let key = challenge_key(challenge_id)?;
+        let challenge = self.read_challenge(&key).await?.ok_or(AppError::OtpInvalid { attempts_remaining: 0 })?;
+        if self.clock.now() >= challenge.expires_at {
+            return Err(AppError::OtpExpired);
+        }
+        let max = self.policy.otp_max_attempts;
+        let tries_key = format!("{key}:tries:{}", challenge.generation);
+        let tries = self.kv.increment(&tries_key, self.policy.otp_ttl + EXPIRED_CHALLENGE_MEMORY).await?;
+        if tries > u64::from(max) {
+            self.kv.delete(&key).await?;
+            return Err(AppError::OtpInvalid { attempts_remaining: 0 });
+        }
+        let scope = code_scope(challenge_id, challenge.generation);
+        if !self.codes.matches(&scope, code, &challenge.code_digest) {
+            let remaining = max.saturating_sub(u32::try_from(tries).unwrap_or(u32::MAX));
+            if remaining == 0 {
+                self.kv.delete(&key).await?;
+            }
+            return Err(AppError::OtpInvalid { attempts_remaining: remaining });
+        }
+        // Single use: of concurrent correct answers, only the one that takes the record wins,
+        // and a resend that replaced the record meanwhile makes this code stale.
+        let taken = self.kv.take(&key).await?;
+        let still_current = taken
+            .as_deref()
+            .and_then(|raw| serde_json::from_str::<PendingChallenge>(raw).ok())
+            .is_some_and(|t| t.generation == challenge.generation);
+        if !still_current {
+            return Err(AppError::OtpInvalid { attempts_remaining: 0 });
+        }
+        let user = users::find_by_id(&self.db, UserId(challenge.user_id)).await?.ok_or(AppError::OtpInvalid { attempts_remaining: 0 })?;
+        if !user.is_active {
+            return Err(AppError::AccountInactive);
+        }
+        self.grant_session(user, device_name.or(challenge.device_name), client).await
+    }
+
+    /// Sends a fresh code for a pending challenge; the previous code stops working.
+    ///
+    /// Errors: OTP_INVALID (unknown challenge), RATE_LIMITED (cooldown or resend cap).
+    pub async fn resend_otp(&self, challenge_id: &str) -> AppResult<ChallengeView> {
+        let key = challenge_key(challenge_id)?;
+        let mut challenge = self.read_challenge(&key).await?.ok_or(AppError::OtpInvalid { attempts_remaining: 0 })?;
+        let now = self.clock.now();
+        if now < challenge.resend_available_at {
+            return Err(AppError::RateLimited { retry_after: seconds_until(now, challenge.resend_available_at) });
+        }
+        if challenge.generation >= self.policy.otp_max_resends {
+            return Err(AppError::RateLimited { retry_after: seconds_until(now, challenge.expires_at).max(60) });
+        }
+        // Of concurrent resends for the same generation, one wins; the others see the cooldown.
+        let lock = format!("{key}:resend:{}", challenge.generation);
+        if !self.kv.set_if_absent(&lock, "1", self.policy.otp_resend_cooldown.max(Duration::from_secs(1))).await? {
+            return Err(AppError::RateLimited { retry_after: self.policy.otp_resend_cooldown.as_secs().max(1) });
+        }
+        challenge.generation += 1;
+        let code = generate_code();
+        challenge.code_digest = self.codes.digest(&code_scope(challenge_id, challenge.generation), code.expose_secret());
+        challenge.expires_at = now + chrono(self.policy.otp_ttl);
+        challenge.resend_available_at = now + chrono(self.policy.otp_resend_cooldown);
+        let user = users::find_by_id(&self.db, UserId(challenge.user_id)).await?.ok_or(AppError::OtpInvalid { attempts_remaining: 0 })?;
+        self.store_challenge(&key, &challenge).await?;
+        self.mail_code(&user.email, code.expose_secret()).await?;
+        Ok(view(challenge_id, &challenge))
+    }
+
+    /// Rotates a refresh token into a new grant.
+    ///
+    /// Errors: UNAUTHENTICATED (unknown, expired, revoked or reused token; reuse also revokes
+    /// the session), RATE_LIMITED.
+    pub async fn refresh(&self, refresh_token: &str, client: &ClientInfo) -> AppResult<AuthGrant> {
+        self.limiter.hit(minute("refresh-ip", self.policy.refresh_per_ip), client.ip_or_unknown()).await?;
+        let (session_id, secret) = split_refresh_token(refresh_token)?;
+        let presented = sha256_hex(secret.as_bytes());
+        let record = repo::find_session(&self.db, session_id).await?.ok_or(AppError::Unauthenticated)?;
+        let now = self.clock.now();
+        if record.revoked {
+            return Err(AppError::Unauthenticated);
+        }
+        if self.session_lapsed(&record.session, now) {
+            self.revoke(session_id, "expired").await?;
+            return Err(AppError::Unauthenticated);
+        }
+        if constant_time_eq(presented.as_bytes(), record.refresh_hash.as_bytes()) {
+            let new_secret = random_token();
+            if repo::rotate_refresh(&self.db, session_id, &presented, &sha256_hex(new_secret.as_bytes()), now).await? {
+                let refresh_token = format!("{}.{new_secret}", session_id.simple());
+                if !self.policy.refresh_reuse_grace.is_zero() {
+                    self.kv.set(&grace_key(&presented), &refresh_token, self.policy.refresh_reuse_grace).await?;
+                }
+                let session = Session { last_used_at: now, ..record.session };
+                return self.grant_for(session, refresh_token).await;
+            }
+            // Another refresh with the same token won the race: fall through as a reuse.
+        } else if !record
+            .previous_refresh_hash
+            .as_deref()
+            .is_some_and(|previous| constant_time_eq(presented.as_bytes(), previous.as_bytes()))
+        {
+            // Not this session's token at all: refuse without revoking, so a guess at a
+            // session id cannot log its owner out.
+            return Err(AppError::Unauthenticated);
+        }
+        if let Some(refresh_token) = self.kv.get(&grace_key(&presented)).await? {
+            let session = Session { last_used_at: now, ..record.session };
+            return self.grant_for(session, refresh_token).await;
+        }
+        tracing::warn!(session = %session_id, "refresh token reuse detected; session revoked");
+        self.revoke(session_id, "refresh_reuse").await?;
+        Err(AppError::Unauthenticated)
+    }
+
+    /// Resolves a bearer access token to its principal, refusing revoked sessions.
+    ///
+    /// Errors: UNAUTHENTICATED.
+    pub async fn authenticate(&self, access_token: &str) -> AppResult<Principal> {
+        let principal = self.tokens.verify(access_token)?;
+        if self.kv.get(&revoked_key(principal.session_id)).await?.is_some() {
+            return Err(AppError::Unauthenticated);
+        }
+        Ok(principal)
+    }
+
+    /// Revokes the caller's session, named by its access token or by a refresh token.
+    ///
+    /// Errors: UNAUTHENTICATED when neither identifies a live session.
+    pub async fn logout(&self, caller: Option<Principal>, refresh_token: Option<&str>) -> AppResult<()> {
+        let session_id = match (caller, refresh_token) {
+            (_, Some(token)) => {
+                let (session_id, secret) = split_refresh_token(token)?;
+                let record = repo::find_session(&self.db, session_id).await?.ok_or(AppError::Unauthenticated)?;
+                let presented = sha256_hex(secret.as_bytes());
+                if !constant_time_eq(presented.as_bytes(), record.refresh_hash.as_bytes()) {
+                    return Err(AppError::Unauthenticated);
+                }
+                session_id
+            }
+            (Some(principal), None) => principal.session_id,
+            (None, None) => return Err(AppError::Unauthenticated),
+        };
+        if !self.revoke(session_id, "logout").await? {
+            return Err(AppError::Unauthenticated);
+        }
+        Ok(())
+    }
+
+    /// Revokes every live session of the caller; returns how many.
+    pub async fn logout_all(&self, caller: Principal) -> AppResult<u64> {
+        let sessions = repo::live_sessions(&self.db, caller.user_id, self.clock.now()).await?;
+        let mut revoked = 0;
+        for session in sessions {
+            if self.revoke(session.id, "logout_all").await? {
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
+
+    /// Revokes one of the caller's own sessions.
+    ///
+    /// Errors: NOT_FOUND when it is not the caller's live session.
+    pub async fn revoke_session(&self, caller: Principal, session_id: Uuid) -> AppResult<()> {
+        let record = repo::find_session(&self.db, session_id).await?;
+        match record {
+            Some(r) if r.session.user_id == caller.user_id && !r.revoked => {
+                self.revoke(session_id, "revoked_by_user").await?;
+                Ok(())
+            }
+            _ => Err(AppError::NotFound("session")),
+        }
+    }
+
+    /// The caller's live sessions, most recently used first.
+    pub async fn sessions(&self, caller: Principal) -> AppResult<Vec<Session>> {
+        let now = self.clock.now();
+        let sessions = repo::live_sessions(&self.db, caller.user_id, now).await?;
+        Ok(sessions.into_iter().filter(|s| !self.session_lapsed(s, now)).collect())
+    }
+
+    /// Lifetime of access tokens, in seconds.
+    pub fn access_token_ttl(&self) -> u64 {
+        self.tokens.ttl_secs()
+    }
+
+    fn session_lapsed(&self, session: &Session, now: DateTime<Utc>) -> bool {
+        let idle = self.policy.session_idle_timeout.is_some_and(|idle| now - session.last_used_at > chrono(idle));
+        now >= session.expires_at || idle
+    }
+
+    /// Marks a session revoked in the database and in the KV (for its live access tokens).
+    async fn revoke(&self, session_id: Uuid, reason: &str) -> AppResult<bool> {
+        let revoked = repo::revoke_session(&self.db, session_id, reason, self.clock.now()).await?;
+        let ttl = Duration::from_secs(self.tokens.ttl_secs() + LEEWAY_SECS.unsigned_abs());
+        self.kv.set(&revoked_key(session_id), reason, ttl).await?;
+        Ok(revoked)
+    }
+
+    /// Opens a session for `user` and issues its tokens, in one transaction with the login
+    /// stamp.
+    async fn grant_session(&self, user: User, device_name: Option<String>, client: &ClientInfo) -> AppResult<AuthGrant> {
+        let now = self.clock.now();
+        let secret = random_token();
+        let id = Uuid::new_v4();
+        let txn = self.db.begin().await.map_err(AppError::internal)?;
+        let session = repo::insert_session(
+            &txn,
+            NewSession {
+                id,
+                user_id: user.id,
+                refresh_hash: sha256_hex(secret.as_bytes()),
+                device_name,
+                user_agent: client.user_agent.clone(),
+                ip: client.ip.clone(),
+                now,
+                expires_at: now + chrono(self.policy.session_ttl),
+            },
+        )
+        .await?;
+        users::record_login(&txn, user.id, now).await?;
+        txn.commit().await.map_err(AppError::internal)?;
+        let user = User { last_login_at: Some(now), ..user };
+        let access_token = self.tokens.issue(user.id, id, user.role)?;
+        Ok(AuthGrant {
+            access_token,
+            refresh_token: format!("{}.{secret}", id.simple()),
+            expires_in: self.tokens.ttl_secs(),
+            user,
+            session,
+        })
+    }
+
+    async fn grant_for(&self, session: Session, refresh_token: String) -> AppResult<AuthGrant> {
+        let user = users::find_by_id(&self.db, session.user_id).await?.ok_or(AppError::Unauthenticated)?;
+        if !user.is_active {
+            self.revoke(session.id, "inactive").await?;
+            return Err(AppError::Unauthenticated);
+        }
+        let access_token = self.tokens.issue(user.id, session.id, user.role)?;
+        Ok(AuthGrant { access_token, refresh_token, expires_in: self.tokens.ttl_secs(), user, session })
+    }
+
+    async fn start_challenge(&self, user: &User, device_name: Option<String>) -> AppResult<ChallengeView> {
+        let challenge_id = random_token();
+        let now = self.clock.now();
+        let code = generate_code();
+        let email = Email::parse(&user.email)?;
+        let challenge = PendingChallenge {
+            user_id: user.id.0,
+            channel: OtpChannel::Email,
+            destination: email.masked(),
+            code_digest: self.codes.digest(&code_scope(&challenge_id, 0), code.expose_secret()),
+            generation: 0,
+            expires_at: now + chrono(self.policy.otp_ttl),
+            resend_available_at: now + chrono(self.policy.otp_resend_cooldown),
+            device_name,
+        };
+        self.store_challenge(&challenge_key(&challenge_id)?, &challenge).await?;
+        self.mail_code(&user.email, code.expose_secret()).await?;
+        Ok(view(&challenge_id, &challenge))
+    }
+
+    async fn mail_code(&self, to: &str, code: &str) -> AppResult<()> {
+        let minutes = self.policy.otp_ttl.as_secs().div_ceil(60);
+        self.mailer.send(templates::login_code(&self.policy.product_name, to, code, minutes)).await
+    }
+
+    async fn read_challenge(&self, key: &str) -> AppResult<Option<PendingChallenge>> {
+        let Some(raw) = self.kv.get(key).await? else { return Ok(None) };
+        serde_json::from_str(&raw).map(Some).map_err(AppError::internal)
+    }
+
+    async fn store_challenge(&self, key: &str, challenge: &PendingChallenge) -> AppResult<()> {
+        let raw = serde_json::to_string(challenge).map_err(AppError::internal)?;
+        self.kv.set(key, &raw, self.policy.otp_ttl + EXPIRED_CHALLENGE_MEMORY).await
+    }
+}
+
+fn view(challenge_id: &str, challenge: &PendingChallenge) -> ChallengeView {
+    ChallengeView {
+        challenge_id: challenge_id.to_owned(),
+        channel: challenge.channel,
+        destination: challenge.destination.clone(),
+        expires_at: challenge.expires_at,
+        resend_available_at: challenge.resend_available_at,
+    }
+}
+
+/// The KV key of a challenge; refuses ids that cannot be ours before touching the KV.
+fn challenge_key(challenge_id: &str) -> AppResult<String> {
+    let plausible = challenge_id.len() == 43 && challenge_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !plausible {
+        return Err(AppError::OtpInvalid { attempts_remaining: 0 });
+    }
+    Ok(format!("otp:{challenge_id}"))
+}
+
+fn code_scope(challenge_id: &str, generation: u32) -> String {
+    format!("login:{challenge_id}:{generation}")
+}
+
+fn revoked_key(session_id: Uuid) -> String {
+    format!("revoked:{}", session_id.simple())
+}
+
+fn grace_key(presented_hash: &str) -> String {
+    format!("refresh-grace:{presented_hash}")
+}
+
+fn seconds_until(now: DateTime<Utc>, then: DateTime<Utc>) -> u64 {
+    u64::try_from((then - now).num_seconds()).unwrap_or(0).max(1)
+}
+
+/// Splits `<session id>.<secret>`; anything else is UNAUTHENTICATED.
+fn split_refresh_token(token: &str) -> AppResult<(Uuid, &str)> {
+    let (id, secret) = token.trim().split_once('.').ok_or(AppError::Unauthenticated)?;
+    let id = Uuid::try_parse(id).map_err(|_| AppError::Unauthenticated)?;
+    if secret.len() != 43 {
+        return Err(AppError::Unauthenticated);
+    }
+    Ok((id, secret))
+}

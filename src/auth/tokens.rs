@@ -1,0 +1,132 @@
+//! Access tokens: JWTs (`typ: at+jwt`, RFC 9068) signed with the server's asymmetric key.
+//!
+//! Verification pins the algorithm and our own key id, never follows `jku`, `x5u` or an
+//! embedded `jwk`, requires exp, iss, aud and sub, and checks expiry against the injected
+//! clock with a small leeway. Verified tokens are cached by the SHA-256 of the token (never the
+//! token itself), and a cached entry is never used past its `exp`.
+
+use std::sync::Arc;
+
+use jsonwebtoken::{Header, Validation, decode, decode_header, encode};
+use quick_cache::sync::Cache;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{
+    keys::SigningKey,
+    model::{AccessClaims, Principal},
+};
+use crate::{
+    accounts::model::{Role, UserId},
+    clock::Clock,
+    error::{AppError, AppResult},
+};
+
+/// Clock skew tolerated between idgate instances and resource servers, in seconds.
+pub const LEEWAY_SECS: i64 = 30;
+const TOKEN_TYPE: &str = "at+jwt";
+
+/// Issues and verifies access tokens.
+pub struct TokenService {
+    key: SigningKey,
+    issuer: String,
+    audience: String,
+    ttl_secs: u64,
+    clock: Arc<dyn Clock>,
+    validation: Validation,
+    verified: Cache<[u8; 32], Arc<AccessClaims>>,
+}
+
+impl TokenService {
+    pub fn new(key: SigningKey, issuer: &str, audience: &str, ttl_secs: u64, clock: Arc<dyn Clock>, cache_capacity: usize) -> Self {
+        let mut validation = Validation::new(key.algorithm);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // Expiry is checked below against the injected clock, not the library's system time.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        Self {
+            key,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            ttl_secs,
+            clock,
+            validation,
+            verified: Cache::new(cache_capacity),
+        }
+    }
+
+    /// Lifetime of new access tokens, in seconds.
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs
+    }
+
+    /// The public key set for /.well-known/jwks.json.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": [self.key.public_jwk] })
+    }
+
+    /// Signs a token for `user` in `session`.
+    pub fn issue(&self, user: UserId, session: Uuid, role: Role) -> AppResult<String> {
+        let now = self.clock.now().timestamp();
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user.to_string(),
+            sid: session.to_string(),
+            role: role.as_str().to_owned(),
+            iat: now,
+            exp: now + i64::try_from(self.ttl_secs).unwrap_or(i64::MAX),
+            jti: Uuid::new_v4().to_string(),
+        };
+        let mut header = Header::new(self.key.algorithm);
+        header.typ = Some(TOKEN_TYPE.to_owned());
+        header.kid = Some(self.key.kid.clone());
+        encode(&header, &claims, &self.key.encoding).map_err(AppError::internal)
+    }
+
+    /// Checks signature and claims (not revocation: see `AuthService::authenticate`).
+    ///
+    /// Errors: UNAUTHENTICATED for anything but a valid, unexpired token of ours.
+    pub fn verify(&self, token: &str) -> AppResult<Principal> {
+        let now = self.clock.now().timestamp();
+        let fingerprint: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(claims) = self.verified.get(&fingerprint) {
+            if claims.exp + LEEWAY_SECS > now {
+                return principal(&claims);
+            }
+            self.verified.remove(&fingerprint);
+            return Err(AppError::Unauthenticated);
+        }
+        let claims = self.verify_signature(token)?;
+        if claims.exp + LEEWAY_SECS <= now || claims.iat > now + LEEWAY_SECS {
+            return Err(AppError::Unauthenticated);
+        }
+        let found = principal(&claims)?;
+        self.verified.insert(fingerprint, Arc::new(claims));
+        Ok(found)
+    }
+
+    fn verify_signature(&self, token: &str) -> AppResult<AccessClaims> {
+        let header = decode_header(token).map_err(|_| AppError::Unauthenticated)?;
+        let ours = header.alg == self.key.algorithm
+            && header.kid.as_deref() == Some(self.key.kid.as_str())
+            && header.typ.as_deref().is_some_and(|typ| typ.eq_ignore_ascii_case(TOKEN_TYPE))
+            && header.jku.is_none()
+            && header.x5u.is_none()
+            && header.jwk.is_none();
+        if !ours {
+            return Err(AppError::Unauthenticated);
+        }
+        decode::<AccessClaims>(token, &self.key.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|_| AppError::Unauthenticated)
+    }
+}
+
+fn principal(claims: &AccessClaims) -> AppResult<Principal> {
+    let user_id = Uuid::parse_str(&claims.sub).map_err(|_| AppError::Unauthenticated)?;
+    let session_id = Uuid::parse_str(&claims.sid).map_err(|_| AppError::Unauthenticated)?;
+    Ok(Principal { user_id: UserId(user_id), session_id, role: Role::from_db(&claims.role) })
+}

@@ -1,0 +1,290 @@
+//! Settings, read once at start from `IDGATE_*` environment variables (figment), validated before
+//! anything else starts, and passed down explicitly. Secrets are `SecretString`s, so `Debug`
+//! prints them redacted and they never reach a log line.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use figment::{Figment, providers::Env};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Whether a correct password is enough to log in, or a code must follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoginOtp {
+    /// A 6-digit code is mailed after the password; `verifyOtp` completes the login.
+    Email,
+    /// The password alone returns tokens.
+    Off,
+}
+
+/// Access-token signature algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum JwtAlgorithm {
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+/// Every setting idgate reads. Field `foo_bar` is the variable `IDGATE_FOO_BAR`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Public base URL: the token issuer and the base of links in mail.
+    pub public_url: String,
+    /// Audience written into and required from access tokens.
+    pub token_audience: String,
+    /// `sqlite://…` (created if missing) or `postgres://…`.
+    pub database_url: SecretString,
+    /// Max pooled database connections.
+    pub database_max_connections: u32,
+    /// `redis://…`; unset keeps ephemeral state in process memory (single instance only).
+    pub redis_url: Option<SecretString>,
+    /// Prefix for every Redis key, so several deployments can share one Redis.
+    pub redis_prefix: String,
+    /// `email` (default) or `off`.
+    pub login_otp: LoginOtp,
+    /// Directory where outgoing mail is written as `.eml` files.
+    pub outbox_dir: PathBuf,
+    /// From address of outgoing mail.
+    pub mail_from: String,
+    /// Product name used in mail and refused inside passwords.
+    pub product_name: String,
+    /// RS256 (default, widest support), ES256 or EdDSA.
+    pub jwt_algorithm: JwtAlgorithm,
+    /// PKCS#8 PEM private key for access tokens; unset: generated once and kept in the database.
+    pub jwt_private_key: Option<SecretString>,
+    /// Key id published in the JWKS for a configured key (default: derived from the key).
+    pub jwt_key_id: Option<String>,
+    /// Secret keying one-time-code hashes; unset: generated once and kept in the database.
+    pub secret_key: Option<SecretString>,
+    /// Access-token lifetime.
+    pub access_token_ttl_secs: u64,
+    /// Absolute session lifetime; refreshing does not extend it.
+    pub session_ttl_secs: u64,
+    /// A session unused for this long expires (0 disables the inactivity timeout).
+    pub session_idle_timeout_secs: u64,
+    /// How long a just-rotated refresh token still works (for clients racing two refreshes).
+    pub refresh_reuse_grace_secs: u64,
+    /// Lifetime of a one-time code.
+    pub otp_ttl_secs: u64,
+    /// Wrong codes allowed per challenge before it dies.
+    pub otp_max_attempts: u32,
+    /// Minimum wait between two sends of a code for one challenge.
+    pub otp_resend_cooldown_secs: u64,
+    /// Resends allowed per challenge.
+    pub otp_max_resends: u32,
+    /// Minimum password length in characters (floor 8).
+    pub password_min_length: usize,
+    /// Minimum zxcvbn score (0-4) a password must reach.
+    pub password_min_score: u8,
+    /// Argon2id memory cost in KiB.
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations.
+    pub argon2_iterations: u32,
+    /// Argon2id lanes.
+    pub argon2_parallelism: u32,
+    /// Hashing threads (0: one per core). They run at idle OS priority.
+    pub hash_threads: usize,
+    /// Password hashes allowed to wait for a thread before logins get RATE_LIMITED.
+    pub hash_queue_limit: usize,
+    /// Login attempts per client IP per minute.
+    pub login_rate_per_ip: u32,
+    /// Login attempts per email address per hour.
+    pub login_rate_per_email: u32,
+    /// Registrations per client IP per hour.
+    pub register_rate_per_ip: u32,
+    /// Code verifications per client IP per minute.
+    pub otp_rate_per_ip: u32,
+    /// Refreshes per client IP per minute.
+    pub refresh_rate_per_ip: u32,
+    /// Largest accepted GraphQL request body in bytes.
+    pub max_body_bytes: usize,
+    /// Maximum query depth.
+    pub query_depth_limit: usize,
+    /// Maximum query complexity; each auth mutation costs `AUTH_MUTATION_COST`.
+    pub query_complexity_limit: usize,
+    /// Whether the schema can be introspected (GraphiQL needs it).
+    pub introspection: bool,
+    /// Whether validation errors suggest similar field names.
+    pub suggestions: bool,
+    /// Verified access tokens kept in memory to skip repeated signature checks.
+    pub token_cache_capacity: usize,
+    /// Seconds to finish in-flight requests after SIGTERM / Ctrl-C.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://127.0.0.1:8080".into(),
+            token_audience: "idgate".into(),
+            database_url: SecretString::from("sqlite://idgate.db?mode=rwc"),
+            database_max_connections: 10,
+            redis_url: None,
+            redis_prefix: "idgate:".into(),
+            login_otp: LoginOtp::Email,
+            outbox_dir: PathBuf::from("outbox"),
+            mail_from: "idgate <no-reply@localhost>".into(),
+            product_name: "idgate".into(),
+            jwt_algorithm: JwtAlgorithm::RS256,
+            jwt_private_key: None,
+            jwt_key_id: None,
+            secret_key: None,
+            access_token_ttl_secs: 15 * 60,
+            session_ttl_secs: 30 * 24 * 3600,
+            session_idle_timeout_secs: 14 * 24 * 3600,
+            refresh_reuse_grace_secs: 0,
+            otp_ttl_secs: 10 * 60,
+            otp_max_attempts: 5,
+            otp_resend_cooldown_secs: 60,
+            otp_max_resends: 5,
+            password_min_length: 12,
+            password_min_score: 3,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            hash_threads: 0,
+            hash_queue_limit: 256,
+            login_rate_per_ip: 30,
+            login_rate_per_email: 20,
+            register_rate_per_ip: 20,
+            otp_rate_per_ip: 30,
+            refresh_rate_per_ip: 120,
+            max_body_bytes: 64 * 1024,
+            query_depth_limit: 12,
+            query_complexity_limit: 1000,
+            introspection: true,
+            suggestions: true,
+            token_cache_capacity: 10_000,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+/// Settings could not be read or are inconsistent; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Reads `IDGATE_*` from the environment over the defaults, then validates.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // Variables read elsewhere (the CLI, the test harness) are not settings.
+        let env = Env::prefixed("IDGATE_").ignore(&["superuser_password", "test_database_url", "test_redis_url"]);
+        Self::from_figment(Figment::new().merge(env))
+    }
+
+    /// Reads settings from any figment (the environment, or pairs a test supplies).
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let settings: Settings = figment.extract().map_err(|e| {
+            let detail = e
+                .into_iter()
+                .map(|e| {
+                    let var = e
+                        .path
+                        .first()
+                        .map(|key| format!("IDGATE_{}", key.to_uppercase()))
+                        .unwrap_or_else(|| "IDGATE_*".into());
+                    format!("{var}: {}", e.kind)
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            ConfigError(detail)
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |var: &str, why: &str| Err(ConfigError(format!("IDGATE_{var}: {why}")));
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return fail("PUBLIC_URL", "must start with http:// or https://");
+        }
+        let db = self.database_url.expose_secret();
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return fail("DATABASE_URL", "must be a sqlite: or postgres:// URL");
+        }
+        if let Some(redis) = &self.redis_url {
+            let redis = redis.expose_secret();
+            if !(redis.starts_with("redis://") || redis.starts_with("rediss://")) {
+                return fail("REDIS_URL", "must be a redis:// or rediss:// URL");
+            }
+        }
+        if !(8..=128).contains(&self.password_min_length) {
+            return fail("PASSWORD_MIN_LENGTH", "must be between 8 and 128");
+        }
+        if self.password_min_score > 4 {
+            return fail("PASSWORD_MIN_SCORE", "must be between 0 and 4");
+        }
+        if self.argon2_memory_kib < 8 * 1024 || self.argon2_iterations == 0 || self.argon2_parallelism == 0 {
+            return fail("ARGON2_MEMORY_KIB", "argon2 needs at least 8192 KiB, 1 iteration and 1 lane");
+        }
+        let positive = [
+            ("ACCESS_TOKEN_TTL_SECS", self.access_token_ttl_secs),
+            ("SESSION_TTL_SECS", self.session_ttl_secs),
+            ("OTP_TTL_SECS", self.otp_ttl_secs),
+            ("OTP_MAX_ATTEMPTS", u64::from(self.otp_max_attempts)),
+            ("MAX_BODY_BYTES", self.max_body_bytes as u64),
+            ("HASH_QUEUE_LIMIT", self.hash_queue_limit as u64),
+            ("TOKEN_CACHE_CAPACITY", self.token_cache_capacity as u64),
+            ("DATABASE_MAX_CONNECTIONS", u64::from(self.database_max_connections)),
+        ];
+        for (var, value) in positive {
+            if value == 0 {
+                return fail(var, "must be greater than 0");
+            }
+        }
+        if self.access_token_ttl_secs > 24 * 3600 {
+            return fail("ACCESS_TOKEN_TTL_SECS", "must be at most one day");
+        }
+        Ok(())
+    }
+
+    /// The issuer claim: the public URL without a trailing slash.
+    pub fn issuer(&self) -> &str {
+        self.public_url.trim_end_matches('/')
+    }
+
+    /// Whether the database is PostgreSQL (otherwise SQLite).
+    pub fn uses_postgres(&self) -> bool {
+        self.database_url.expose_secret().starts_with("postgres")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::new();
+        for (key, value) in pairs {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        Settings::from_figment(figment)
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(with(&[]).is_ok());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let err = with(&[("login_otp", "sms")]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("IDGATE_LOGIN_OTP"), "{err}");
+        let err = with(&[("password_min_length", "6")]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("IDGATE_PASSWORD_MIN_LENGTH"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let settings = with(&[("secret_key", "hunter2-hunter2")]).ok();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+    }
+}

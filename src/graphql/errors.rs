@@ -1,0 +1,63 @@
+//! The one place errors become GraphQL errors. An [`AppError`] travels inside the GraphQL error
+//! as its source; here it gets its `extensions.code` (plus `field`, `retryAfter` or
+//! `attemptsRemaining`). INTERNAL errors are logged with their cause chain and returned with no
+//! detail. Errors raised by async-graphql itself (parse, validation, limits) are request errors.
+
+use async_graphql::{Response, ServerError};
+
+use crate::error::AppError;
+
+/// Codes for errors that do not come from a service.
+const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+
+/// Fills in codes on every error of `response` and masks internal ones.
+pub fn finalize(response: &mut Response) {
+    for error in &mut response.errors {
+        annotate(error);
+    }
+}
+
+fn annotate(error: &mut ServerError) {
+    let mut extensions = error.extensions.take().unwrap_or_default();
+    match error.source::<AppError>() {
+        Some(app) => {
+            extensions.set("code", app.code());
+            match app {
+                AppError::BadUserInput { field, .. } | AppError::Conflict { field } => extensions.set("field", *field),
+                AppError::RateLimited { retry_after } | AppError::AccountLocked { retry_after } => {
+                    extensions.set("retryAfter", *retry_after)
+                }
+                AppError::OtpInvalid { attempts_remaining } => extensions.set("attemptsRemaining", *attempts_remaining),
+                AppError::Internal(source) => {
+                    let mut chain = source.to_string();
+                    let mut next = std::error::Error::source(source.as_ref());
+                    while let Some(cause) = next {
+                        chain.push_str(": ");
+                        chain.push_str(&cause.to_string());
+                        next = cause.source();
+                    }
+                    tracing::error!(error = %chain, path = ?error.path, "internal error");
+                    error.message = app.to_string();
+                }
+                _ => {}
+            }
+        }
+        None => {
+            // Argument coercion fails at a field (has a path); parse and validation failures
+            // concern the whole request.
+            let code = if error.path.is_empty() { VALIDATION_FAILED } else { "BAD_USER_INPUT" };
+            if extensions.get("code").is_none() {
+                extensions.set("code", code);
+            }
+        }
+    }
+    error.extensions = Some(extensions);
+}
+
+/// Whether the response failed before execution (parse or validation), which the GraphQL over
+/// HTTP spec answers with 400 under `application/graphql-response+json`.
+pub fn is_request_error(response: &Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty() && e.source::<AppError>().is_none())
+}

@@ -1,0 +1,50 @@
+//! The GraphQL schema: feature roots merged into one Query and one Mutation, the limits every
+//! request runs under, the Viewer and guards, and the mapping of errors to `extensions.code`.
+
+pub mod errors;
+pub mod guards;
+pub mod viewer;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema};
+
+use crate::{
+    accounts::graphql::{AccountsMutation, AccountsQuery},
+    app::Services,
+    auth::graphql::{AuthMutation, AuthQuery},
+    config::Settings,
+};
+
+/// Complexity charged for each mutation that hashes a password, sends a message or checks a
+/// guessable secret. With the default limit of 1000, one document holds at most two of them,
+/// however they are aliased: the rest is refused before any resolver runs.
+pub const AUTH_MUTATION_COST: usize = 400;
+
+#[derive(MergedObject, Default)]
+pub struct Query(AccountsQuery, AuthQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(AccountsMutation, AuthMutation);
+
+pub type IdgateSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Builds the schema with its limits and the services as schema data.
+pub fn build_schema(services: Services, settings: &Settings) -> IdgateSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .data(services)
+        .limit_depth(settings.query_depth_limit)
+        .limit_complexity(settings.query_complexity_limit)
+        .limit_recursive_depth(32)
+        .limit_directives(10);
+    if !settings.introspection {
+        builder = builder.disable_introspection();
+    }
+    if !settings.suggestions {
+        builder = builder.disable_suggestions();
+    }
+    builder.finish()
+}
+
+/// The SDL of the schema, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription).finish().sdl()
+}

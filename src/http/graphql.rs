@@ -1,0 +1,218 @@
+//! The GraphQL over HTTP transport, stricter than the stock integration as an auth server
+//! must be (https://graphql.github.io/graphql-over-http/draft/):
+//! - POST with a JSON body (`application/json`), capped in size; no batched arrays;
+//! - GET only for queries (a mutation over GET is 405 with `Allow: POST`), or GraphiQL for a
+//!   browser; every other method 405;
+//! - the response media type negotiated from `Accept`: `application/graphql-response+json`
+//!   (with 400 for requests that fail before execution) or `application/json` (always 200).
+
+use std::{net::SocketAddr, sync::Arc};
+
+use async_graphql::{
+    http::GraphiQLSource,
+    parser::{parse_query, types::OperationType},
+};
+use axum::{
+    body::{Body, Bytes},
+    extract::{ConnectInfo, Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+};
+use serde::Deserialize;
+
+use super::HttpState;
+use crate::{client::ClientInfo, graphql::errors, graphql::viewer::Viewer};
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const APPLICATION_JSON: &str = "application/json";
+
+/// The media type of the answer, chosen from `Accept`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    GraphqlResponseJson,
+    Json,
+}
+
+/// Picks the response format; None when the client accepts neither (406).
+fn negotiate(headers: &HeaderMap) -> Option<Format> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        // No Accept header: the spec's legacy default.
+        return Some(Format::Json);
+    };
+    let mut best: Option<(f32, Format)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let quality = parts
+            .find_map(|p| p.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
+            .unwrap_or(1.0);
+        let format = match media.as_str() {
+            GRAPHQL_RESPONSE_JSON | "application/*" | "*/*" => Format::GraphqlResponseJson,
+            APPLICATION_JSON => Format::Json,
+            _ => continue,
+        };
+        if quality > 0.0 && best.is_none_or(|(q, _)| quality > q) {
+            best = Some((quality, format));
+        }
+    }
+    best.map(|(_, format)| format)
+}
+
+fn plain(status: StatusCode, message: &'static str) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": "BAD_REQUEST" } }] });
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(APPLICATION_JSON))], body.to_string()).into_response()
+}
+
+/// POST /graphql.
+pub async fn post(
+    State(state): State<Arc<HttpState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok());
+    let json_body = content_type.is_some_and(|m| {
+        let essence = m.essence_str();
+        (essence == APPLICATION_JSON || essence == GRAPHQL_RESPONSE_JSON)
+            && m.get_param(mime::CHARSET).is_none_or(|c| c == mime::UTF_8)
+    });
+    if !json_body {
+        return plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json");
+    }
+    let Some(format) = negotiate(&headers) else {
+        return plain(StatusCode::NOT_ACCEPTABLE, "Accept must allow application/graphql-response+json or application/json");
+    };
+    let bytes: Bytes = match axum::body::to_bytes(body, state.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body is too large"),
+    };
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return plain(StatusCode::BAD_REQUEST, "batched requests are not supported");
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
+        Ok(request) => request,
+        Err(_) => return plain(StatusCode::BAD_REQUEST, "the body is not a GraphQL request in JSON"),
+    };
+    execute(&state, request, &headers, peer, format).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetParams {
+    query: Option<String>,
+    variables: Option<String>,
+    operation_name: Option<String>,
+}
+
+/// GET /graphql: GraphiQL for a browser without a query, else a query (never a mutation).
+pub async fn get(
+    State(state): State<Arc<HttpState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(params): Query<GetParams>,
+) -> Response {
+    let Some(query) = params.query else {
+        let wants_html = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"));
+        if wants_html {
+            return Html(GraphiQLSource::build().endpoint("/graphql").title("idgate").finish()).into_response();
+        }
+        return plain(StatusCode::BAD_REQUEST, "missing query parameter");
+    };
+    if is_mutation(&query, params.operation_name.as_deref()) {
+        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "mutations must be sent with POST");
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let Some(format) = negotiate(&headers) else {
+        return plain(StatusCode::NOT_ACCEPTABLE, "Accept must allow application/graphql-response+json or application/json");
+    };
+    let variables = match params.variables.as_deref().map(serde_json::from_str::<async_graphql::Variables>) {
+        None => async_graphql::Variables::default(),
+        Some(Ok(variables)) => variables,
+        Some(Err(_)) => return plain(StatusCode::BAD_REQUEST, "variables must be a JSON object"),
+    };
+    let mut request = async_graphql::Request::new(query).variables(variables);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    execute(&state, request, &headers, peer, format).await
+}
+
+/// Any other method on /graphql.
+pub async fn method_not_allowed() -> Response {
+    let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "use GET for queries or POST");
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+    response
+}
+
+/// Whether the operation GET would run is a mutation (or subscription). Unparsable documents
+/// are left to execution, which reports the syntax error.
+fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
+    let Ok(document) = parse_query(query) else { return false };
+    document
+        .operations
+        .iter()
+        .filter(|(name, _)| operation_name.is_none() || name.map(|n| n.as_str()) == operation_name)
+        .any(|(_, op)| op.node.ty != OperationType::Query)
+}
+
+async fn execute(
+    state: &HttpState,
+    request: async_graphql::Request,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    format: Format,
+) -> Response {
+    let viewer = resolve_viewer(state, headers).await;
+    let client = ClientInfo {
+        ip: Some(peer.ip().to_string()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(512).collect()),
+    };
+    let mut response = state.schema.execute(request.data(viewer).data(client)).await;
+    errors::finalize(&mut response);
+    let status = if format == Format::GraphqlResponseJson && errors::is_request_error(&response) {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let media = match format {
+        Format::GraphqlResponseJson => GRAPHQL_RESPONSE_JSON,
+        Format::Json => APPLICATION_JSON,
+    };
+    match serde_json::to_vec(&response) {
+        Ok(body) => (status, [(header::CONTENT_TYPE, HeaderValue::from_static(media))], body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not serialise a GraphQL response");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}
+
+/// The caller behind `Authorization: Bearer …`. A store failure refuses the token (fail closed).
+async fn resolve_viewer(state: &HttpState, headers: &HeaderMap) -> Viewer {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Viewer::Anonymous };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let Some(token) = token else { return Viewer::Rejected };
+    match state.services.auth.authenticate(token).await {
+        Ok(principal) => Viewer::Authenticated(principal),
+        Err(crate::error::AppError::Internal(e)) => {
+            tracing::error!(error = %e, "could not check an access token");
+            Viewer::Rejected
+        }
+        Err(_) => Viewer::Rejected,
+    }
+}

@@ -1,0 +1,58 @@
+//! HTTP routes: /graphql (our own transport, see `graphql`), /healthz, /readyz and the JWKS.
+//! Every response says `Cache-Control: no-store`: answers carry tokens and personal data.
+
+mod graphql;
+mod health;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer, trace::TraceLayer};
+
+use crate::{app::Services, graphql::IdgateSchema};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct HttpState {
+    pub schema: IdgateSchema,
+    pub services: Services,
+    pub max_body_bytes: usize,
+}
+
+/// The application's routes and middleware.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql::get).post(graphql::post).fallback(graphql::method_not_allowed))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/.well-known/jwks.json", get(jwks))
+        .layer(axum::middleware::map_response(no_store))
+        .layer(CatchPanicLayer::custom(|_| {
+            // A panic is a bug: answer like any internal error, with no detail.
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .layer(TraceLayer::new_for_http())
+        .with_state(Arc::new(state))
+}
+
+async fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// The public keys that verify access tokens (RFC 7517). Cacheable: keys change rarely.
+async fn jwks(State(state): State<Arc<HttpState>>) -> Response {
+    let mut response = Json(state.services.auth.tokens.jwks()).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    response
+}

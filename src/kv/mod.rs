@@ -1,0 +1,35 @@
+//! Ephemeral state with time-to-live: pending one-time codes and their attempt counters,
+//! rate-limit windows, revoked session ids. One trait, two stores: Redis, shared by every
+//! instance, and process memory for a single embedded instance.
+//!
+//! TTLs here are garbage collection. Anything whose expiry a user can observe (a code's
+//! lifetime, a cooldown) also carries its own deadline, checked against the injected clock.
+
+mod memory;
+mod redis;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use self::{memory::MemoryKv, redis::RedisKv};
+use crate::error::AppResult;
+
+/// A key-value store whose every write carries a TTL. All operations are atomic per key.
+#[async_trait]
+pub trait Kv: Send + Sync + 'static {
+    /// The value at `key`, if present and unexpired.
+    async fn get(&self, key: &str) -> AppResult<Option<String>>;
+    /// Stores `value` at `key` for `ttl`, replacing any value.
+    async fn set(&self, key: &str, value: &str, ttl: Duration) -> AppResult<()>;
+    /// Stores `value` only if `key` is absent; true when this call stored it.
+    async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> AppResult<bool>;
+    /// Removes and returns the value: of concurrent takers, exactly one gets it.
+    async fn take(&self, key: &str) -> AppResult<Option<String>>;
+    /// Removes `key` if present.
+    async fn delete(&self, key: &str) -> AppResult<()>;
+    /// Adds one to the counter at `key` (created at 0 with `ttl`) and returns the new count.
+    async fn increment(&self, key: &str, ttl: Duration) -> AppResult<u64>;
+    /// Fails when the store cannot be reached (for /readyz).
+    async fn ping(&self) -> AppResult<()>;
+}

@@ -1,0 +1,120 @@
+//! The idgate command line: a thin shim over the library.
+
+use std::{io::Read, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use idgate::{
+    accounts::model::{Email, Password},
+    app::{App, Services},
+    clock::SystemClock,
+    config::Settings,
+    db,
+};
+use secrecy::ExposeSecret;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "idgate", version, about = "Self-hosted identity server with a GraphQL API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL).
+    Schema,
+    /// Create a superuser. The password comes from IDGATE_SUPERUSER_PASSWORD, from stdin with
+    /// --password-stdin, or from a prompt; never from the command line.
+    CreateSuperuser {
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Raise an existing account to superuser instead of refusing it.
+        #[arg(long)]
+        promote: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("idgate: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Schema = command {
+        #[allow(clippy::print_stdout)]
+        {
+            println!("{}", idgate::graphql::sdl());
+        }
+        return Ok(());
+    }
+    let settings = Settings::from_env().map_err(|e| e.to_string())?;
+    match command {
+        Command::Serve => {
+            let app = App::build(settings.clone()).await.map_err(describe)?;
+            tracing::info!(
+                address = %settings.listen,
+                graphiql = %format!("http://{}/graphql", settings.listen),
+                "idgate is serving"
+            );
+            app.run_until_stopped().await.map_err(|e| e.to_string())
+        }
+        Command::Migrate => {
+            let conn = db::connect(settings.database_url.expose_secret(), 1).await.map_err(describe)?;
+            db::migrate(&conn).await.map_err(describe)?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::CreateSuperuser { email, password_stdin, promote } => {
+            let email = Email::parse(&email).map_err(describe)?;
+            let password = read_password(password_stdin)?;
+            let password = Password::parse(password, "password").map_err(describe)?;
+            let services = Services::build(&settings, std::sync::Arc::new(SystemClock)).await.map_err(describe)?;
+            let user = services.accounts.create_superuser(email, password, promote).await.map_err(|e| match e {
+                idgate::error::AppError::Conflict { .. } => "that email already has an account; pass --promote to make it a superuser".to_owned(),
+                other => describe(other),
+            })?;
+            tracing::info!(id = %user.id, "superuser ready");
+            Ok(())
+        }
+        Command::Schema => Ok(()),
+    }
+}
+
+fn read_password(from_stdin: bool) -> Result<String, String> {
+    if let Ok(password) = std::env::var("IDGATE_SUPERUSER_PASSWORD") {
+        return Ok(password);
+    }
+    if from_stdin {
+        let mut input = String::new();
+        std::io::stdin().read_to_string(&mut input).map_err(|e| e.to_string())?;
+        return Ok(input.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    rpassword::prompt_password("Password: ").map_err(|e| format!("cannot read the password: {e}"))
+}
+
+/// The message of an error for the operator, including an internal error's cause.
+fn describe(error: idgate::error::AppError) -> String {
+    match error {
+        idgate::error::AppError::Internal(source) => source.to_string(),
+        idgate::error::AppError::BadUserInput { field, message } => format!("{field} {message}"),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,10 @@
+//! Security primitives shared by the features: password hashing on a low-priority pool, the
+//! password policy, one-time codes, rate limits and small crypto helpers. Nothing here knows
+//! about GraphQL or the database.
+
+pub mod codes;
+pub mod crypto;
+pub mod hash_pool;
+pub mod password_policy;
+pub mod passwords;
+pub mod rate_limit;

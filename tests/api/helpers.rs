@@ -1,0 +1,244 @@
+//! The test harness: each TestApp is the real application on 127.0.0.1:0 with its own fresh
+//! database (an SQLite file, or a new PostgreSQL database when IDGATE_TEST_DATABASE_URL is
+//! set), its own KV (memory, or a Redis key prefix when IDGATE_TEST_REDIS_URL is set), an
+//! outbox directory to read mail from, and a manual clock.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, OnceLock},
+};
+
+use chrono::Utc;
+use figment::{Figment, providers::Serialized};
+use idgate::{
+    app::App,
+    clock::ManualClock,
+    config::Settings,
+};
+use sea_orm::{ConnectionTrait, Database};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// One RSA key for the whole test binary: generating one per test would dominate run time.
+/// (One test covers generation at first start.)
+fn shared_signing_key() -> SecretString {
+    static KEY: OnceLock<SecretString> = OnceLock::new();
+    KEY.get_or_init(|| idgate::auth::keys::generate_rsa_pem().unwrap_or_else(|e| panic!("keygen: {e:?}")))
+        .clone()
+}
+
+pub const PASSWORD: &str = "correct horse battery staple 93";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub clock: ManualClock,
+    pub settings: Settings,
+    pub outbox: PathBuf,
+    _dir: Arc<TempDir>,
+}
+
+/// Tokens from a completed login.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub session_id: String,
+}
+
+/// A fresh database URL: an SQLite file in `dir`, or a new PostgreSQL database.
+async fn fresh_database(dir: &Path) -> String {
+    match std::env::var("IDGATE_TEST_DATABASE_URL") {
+        Ok(base) => {
+            let name = format!("idgate_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = Database::connect(&base).await.unwrap_or_else(|e| panic!("cannot reach {base}: {e}"));
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap_or_else(|e| panic!("cannot create {name}: {e}"));
+            let (server, _) = base.rsplit_once('/').unwrap_or((&base, ""));
+            format!("{server}/{name}")
+        }
+        Err(_) => format!("sqlite://{}?mode=rwc", dir.join("idgate.db").display()),
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts an app with settings overridden by `pairs` (setting name, JSON value).
+    pub async fn spawn_with(pairs: &[(&str, Value)]) -> Self {
+        let dir = Arc::new(TempDir::new().unwrap_or_else(|e| panic!("tempdir: {e}")));
+        let database_url = fresh_database(dir.path()).await;
+        Self::spawn_on(dir, database_url, pairs, true).await
+    }
+
+    /// Starts an app on an existing database directory (a restart).
+    pub async fn spawn_on(dir: Arc<TempDir>, database_url: String, pairs: &[(&str, Value)], shared_key: bool) -> Self {
+        let outbox = dir.path().join("outbox");
+        let mut figment = Figment::new()
+            .merge(Serialized::default("listen", "127.0.0.1:0"))
+            .merge(Serialized::default("database_url", &database_url))
+            .merge(Serialized::default("database_max_connections", 5))
+            .merge(Serialized::default("outbox_dir", outbox.display().to_string()));
+        if shared_key {
+            figment = figment.merge(Serialized::default("jwt_private_key", shared_signing_key().expose_secret()));
+        }
+        if let Ok(redis) = std::env::var("IDGATE_TEST_REDIS_URL") {
+            figment = figment
+                .merge(Serialized::default("redis_url", redis))
+                .merge(Serialized::default("redis_prefix", format!("idgate-test:{}:", uuid::Uuid::new_v4().simple())));
+        }
+        for (key, value) in pairs {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        let settings = Settings::from_figment(figment).unwrap_or_else(|e| panic!("{e}"));
+        let clock = ManualClock::new(Utc::now());
+        let app = App::build_with_clock(settings.clone(), Arc::new(clock.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("app failed to start: {e:?}"));
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until(std::future::pending()));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_else(|e| panic!("client: {e}"));
+        Self { address, client, clock, settings, outbox, _dir: dir }
+    }
+
+    pub fn dir(&self) -> Arc<TempDir> {
+        Arc::clone(&self._dir)
+    }
+
+    pub fn database_url(&self) -> String {
+        self.settings.database_url.expose_secret().to_owned()
+    }
+
+    /// POSTs a GraphQL request and returns the JSON body.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        self.gql_with(None, query, variables).await
+    }
+
+    /// POSTs a GraphQL request with a bearer token.
+    pub async fn gql_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.gql_with(Some(token), query, variables).await
+    }
+
+    async fn gql_with(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .header("User-Agent", "idgate-tests/1.0")
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("request failed: {e}"));
+        assert_eq!(response.status(), 200, "GraphQL over application/json answers 200");
+        response.json().await.unwrap_or_else(|e| panic!("not JSON: {e}"))
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> Value {
+        self.gql(
+            "mutation($input: RegisterInput!) { register(input: $input) { user { id email username role } } }",
+            json!({ "input": { "email": email, "password": password } }),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        self.gql(LOGIN, json!({ "input": { "email": email, "password": password, "deviceName": "test laptop" } }))
+            .await
+    }
+
+    pub async fn verify_otp(&self, challenge_id: &str, code: &str) -> Value {
+        self.gql(VERIFY_OTP, json!({ "input": { "challengeId": challenge_id, "code": code } })).await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Value {
+        self.gql(REFRESH, json!({ "token": refresh_token })).await
+    }
+
+    pub async fn me(&self, access_token: &str) -> Value {
+        self.gql_as(access_token, "{ me { id email } }", json!({})).await
+    }
+
+    /// Registers `email` with [`PASSWORD`] and completes a login with the mailed code.
+    pub async fn signed_in(&self, email: &str) -> Tokens {
+        let registered = self.register(email, PASSWORD).await;
+        assert!(registered["errors"].is_null(), "{registered}");
+        self.log_in(email).await
+    }
+
+    /// Logs an existing user (password [`PASSWORD`]) in through the code step.
+    pub async fn log_in(&self, email: &str) -> Tokens {
+        let login = self.login(email, PASSWORD).await;
+        let challenge = login["data"]["login"]["challengeId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no challenge: {login}"))
+            .to_owned();
+        let code = self.last_code_for(email);
+        let verified = self.verify_otp(&challenge, &code).await;
+        tokens(&verified["data"]["verifyOtp"])
+    }
+
+    /// Every message in the outbox addressed to `email`, oldest first.
+    pub fn mails_to(&self, email: &str) -> Vec<String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.outbox)
+            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "eml"));
+        files.sort();
+        files
+            .into_iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .filter(|mail| mail.lines().any(|l| l.eq_ignore_ascii_case(&format!("To: {email}"))))
+            .collect()
+    }
+
+    /// The code in the newest mail to `email`.
+    pub fn last_code_for(&self, email: &str) -> String {
+        let mails = self.mails_to(email);
+        let mail = mails.last().unwrap_or_else(|| panic!("no mail to {email}"));
+        code_in(mail).unwrap_or_else(|| panic!("no code in: {mail}"))
+    }
+}
+
+/// The first six-digit code after "code is ".
+pub fn code_in(mail: &str) -> Option<String> {
+    let start = mail.find("code is ")? + "code is ".len();
+    let code: String = mail[start..].chars().take(6).collect();
+    (code.len() == 6 && code.chars().all(|c| c.is_ascii_digit())).then_some(code)
+}
+
+/// Tokens from an AuthPayload JSON object.
+pub fn tokens(payload: &Value) -> Tokens {
+    let text = |v: &Value| v.as_str().unwrap_or_else(|| panic!("no tokens in {payload}")).to_owned();
+    Tokens {
+        access: text(&payload["accessToken"]),
+        refresh: text(&payload["refreshToken"]),
+        session_id: text(&payload["session"]["id"]),
+    }
+}
+
+/// The `extensions.code` of the first error.
+pub fn error_code(response: &Value) -> String {
+    response["errors"][0]["extensions"]["code"].as_str().unwrap_or("<none>").to_owned()
+}
+
+pub const AUTH_PAYLOAD: &str =
+    "accessToken refreshToken tokenType expiresIn user { id email lastLoginAt } session { id deviceName current }";
+
+pub const LOGIN: &str = "mutation($input: LoginInput!) { login(input: $input) { \
+    __typename \
+    ... on OtpChallenge { challengeId channel destination expiresAt resendAvailableAt } \
+    ... on AuthPayload { accessToken refreshToken tokenType expiresIn user { id email } session { id deviceName current } } } }";
+
+pub const VERIFY_OTP: &str = "mutation($input: VerifyOtpInput!) { verifyOtp(input: $input) { \
+    accessToken refreshToken tokenType expiresIn user { id email lastLoginAt } session { id deviceName current } } }";
+
+pub const REFRESH: &str = "mutation($token: String) { refresh(refreshToken: $token) { \
+    accessToken refreshToken tokenType expiresIn user { id email lastLoginAt } session { id deviceName current } } }";
