@@ -104,7 +104,8 @@ impl Services {
                 otp_resend_cooldown: secs(settings.otp_resend_cooldown_secs),
                 otp_max_resends: settings.otp_max_resends,
                 session_ttl: secs(settings.session_ttl_secs),
-                session_idle_timeout: (settings.session_idle_timeout_secs > 0).then(|| secs(settings.session_idle_timeout_secs)),
+                session_idle_timeout: (settings.session_idle_timeout_secs > 0)
+                    .then(|| secs(settings.session_idle_timeout_secs)),
                 refresh_reuse_grace: secs(settings.refresh_reuse_grace_secs),
                 login_per_ip: settings.login_rate_per_ip,
                 login_per_email: settings.login_rate_per_email,
@@ -134,11 +135,8 @@ impl App {
     pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> AppResult<Self> {
         let services = Services::build(&settings, clock).await?;
         let schema: IdgateSchema = graphql::build_schema(services.clone(), &settings);
-        let router = http::router(HttpState {
-            schema,
-            services: services.clone(),
-            max_body_bytes: settings.max_body_bytes,
-        });
+        let router =
+            http::router(HttpState { schema, services: services.clone(), max_body_bytes: settings.max_body_bytes });
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|e| AppError::internal(format!("cannot listen on {}: {e}", settings.listen)))?;

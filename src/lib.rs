@@ -8,9 +8,9 @@ pub mod accounts; // registration, profiles and the parsed user types
 pub mod app; // bootstrap: settings -> database, KV, keys, services, router
 pub mod auth; // login, one-time-code challenges, tokens and sessions
 pub mod client; // who is calling: IP and user agent
-pub mod db; // connection, migrations, constraint translation
 pub mod clock; // injectable wall clock
 pub mod config; // settings from IDGATE_* variables, validated once
+pub mod db; // connection, migrations, constraint translation
 pub mod entity; // sea-orm entities, used only by repo.rs files
 pub mod error; // AppError, the one error every service returns
 pub mod graphql; // schema assembly, limits, error mapping, the Viewer

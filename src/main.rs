@@ -88,7 +88,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             let password = Password::parse(password, "password").map_err(describe)?;
             let services = Services::build(&settings, std::sync::Arc::new(SystemClock)).await.map_err(describe)?;
             let user = services.accounts.create_superuser(email, password, promote).await.map_err(|e| match e {
-                idgate::error::AppError::Conflict { .. } => "that email already has an account; pass --promote to make it a superuser".to_owned(),
+                idgate::error::AppError::Conflict { .. } => {
+                    "that email already has an account; pass --promote to make it a superuser".to_owned()
+                }
                 other => describe(other),
             })?;
             tracing::info!(id = %user.id, "superuser ready");

@@ -39,22 +39,12 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create()
-                    .name("uq_users_email")
-                    .table(Users::Table)
-                    .col(Users::Email)
-                    .unique()
-                    .to_owned(),
+                Index::create().name("uq_users_email").table(Users::Table).col(Users::Email).unique().to_owned(),
             )
             .await?;
         manager
             .create_index(
-                Index::create()
-                    .name("uq_users_username")
-                    .table(Users::Table)
-                    .col(Users::Username)
-                    .unique()
-                    .to_owned(),
+                Index::create().name("uq_users_username").table(Users::Table).col(Users::Username).unique().to_owned(),
             )
             .await?;
         // A partial index: sea-query's builder has no WHERE for indexes on every backend, and
@@ -70,9 +60,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Users::Table).to_owned())
-            .await
+        manager.drop_table(Table::drop().table(Users::Table).to_owned()).await
     }
 }
 

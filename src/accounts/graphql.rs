@@ -3,9 +3,7 @@
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::model::{
-    DateOfBirth, Email, Gender, NewUser, Password, PersonName, Phone, Role, User, Username,
-};
+use super::model::{DateOfBirth, Email, Gender, NewUser, Password, PersonName, Phone, Role, User, Username};
 use crate::{
     app::Services,
     client::ClientInfo,
@@ -148,7 +146,8 @@ impl AccountsQuery {
     async fn me(&self, ctx: &Context<'_>) -> Result<UserView> {
         let principal = ctx.data::<Viewer>()?.require()?;
         let services = ctx.data::<Services>()?;
-        let user = services.accounts.get(principal.user_id).await.map_err(|_| crate::error::AppError::Unauthenticated)?;
+        let user =
+            services.accounts.get(principal.user_id).await.map_err(|_| crate::error::AppError::Unauthenticated)?;
         Ok(UserView::seen(user))
     }
 }
@@ -169,4 +168,3 @@ impl AccountsMutation {
         Ok(RegisterPayload { user: UserView::owner(user) })
     }
 }
-

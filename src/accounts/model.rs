@@ -159,7 +159,8 @@ pub struct Phone(String);
 
 impl Phone {
     pub fn parse(raw: &str) -> AppResult<Self> {
-        let invalid = || AppError::bad_input("phone", "must be a valid phone number in international form, like +14155550123");
+        let invalid =
+            || AppError::bad_input("phone", "must be a valid phone number in international form, like +14155550123");
         let raw = raw.trim();
         if !raw.starts_with('+') || raw.len() > 32 {
             return Err(invalid());

@@ -94,17 +94,18 @@ pub async fn find_credentials(db: &impl ConnectionTrait, email: &str) -> AppResu
 }
 
 pub async fn username_taken(db: &impl ConnectionTrait, username: &str) -> AppResult<bool> {
-    let found = users::Entity::find()
-        .filter(users::Column::Username.eq(username))
-        .one(db)
-        .await
-        .map_err(AppError::internal)?;
+    let found =
+        users::Entity::find().filter(users::Column::Username.eq(username)).one(db).await.map_err(AppError::internal)?;
     Ok(found.is_some())
 }
 
 /// Stamps a successful login.
 pub async fn record_login(db: &impl ConnectionTrait, id: UserId, now: DateTime<Utc>) -> AppResult<()> {
-    let row = users::ActiveModel { id: sea_orm::ActiveValue::Unchanged(id.0), last_login_at: Set(Some(now)), ..Default::default() };
+    let row = users::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(id.0),
+        last_login_at: Set(Some(now)),
+        ..Default::default()
+    };
     row.update(db).await.map(drop).map_err(AppError::internal)
 }
 

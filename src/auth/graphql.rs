@@ -73,7 +73,7 @@ impl From<ChallengeView> for OtpChallenge {
 
 #[derive(Union)]
 pub enum LoginResult {
-    AuthPayload(AuthPayload),
+    AuthPayload(Box<AuthPayload>),
     OtpChallenge(OtpChallenge),
 }
 
@@ -212,7 +212,7 @@ impl AuthMutation {
         let device = parse_device_name(input.device_name)?;
         let outcome = services.auth.login(email, password, device, ctx.data::<ClientInfo>()?).await?;
         Ok(match outcome {
-            LoginOutcome::Granted(grant) => LoginResult::AuthPayload(AuthPayload::from_grant(*grant)),
+            LoginOutcome::Granted(grant) => LoginResult::AuthPayload(Box::new(AuthPayload::from_grant(*grant))),
             LoginOutcome::ChallengeSent(view) => LoginResult::OtpChallenge(view.into()),
         })
     }
@@ -223,7 +223,8 @@ impl AuthMutation {
     async fn verify_otp(&self, ctx: &Context<'_>, input: VerifyOtpInput) -> Result<AuthPayload> {
         let services = ctx.data::<Services>()?;
         let device = parse_device_name(input.device_name)?;
-        let grant = services.auth.verify_otp(&input.challenge_id, input.code.trim(), device, ctx.data::<ClientInfo>()?).await?;
+        let grant =
+            services.auth.verify_otp(&input.challenge_id, input.code.trim(), device, ctx.data::<ClientInfo>()?).await?;
         Ok(AuthPayload::from_grant(grant))
     }
 

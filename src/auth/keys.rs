@@ -60,7 +60,11 @@ pub fn generate_rsa_pem() -> AppResult<SecretString> {
 }
 
 /// The signing key from settings, or the stored one, generating it at first start.
-pub async fn load_signing_key(db: &DatabaseConnection, settings: &Settings, clock: &dyn Clock) -> AppResult<SigningKey> {
+pub async fn load_signing_key(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    clock: &dyn Clock,
+) -> AppResult<SigningKey> {
     if let Some(pem) = &settings.jwt_private_key {
         return SigningKey::from_pem(settings.jwt_algorithm, pem.expose_secret(), settings.jwt_key_id.clone());
     }
@@ -82,7 +86,11 @@ pub async fn load_signing_key(db: &DatabaseConnection, settings: &Settings, cloc
 }
 
 /// The secret keying code digests, from settings or stored (generated at first start).
-pub async fn load_code_secret(db: &DatabaseConnection, settings: &Settings, clock: &dyn Clock) -> AppResult<SecretString> {
+pub async fn load_code_secret(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    clock: &dyn Clock,
+) -> AppResult<SecretString> {
     if let Some(secret) = &settings.secret_key {
         return Ok(secret.clone());
     }

@@ -97,7 +97,8 @@ impl AuthService {
         client: &ClientInfo,
     ) -> AppResult<LoginOutcome> {
         self.limiter.hit(minute("login-ip", self.policy.login_per_ip), client.ip_or_unknown()).await?;
-        let per_email = Rule { name: "login-email", limit: self.policy.login_per_email, window: Duration::from_secs(3600) };
+        let per_email =
+            Rule { name: "login-email", limit: self.policy.login_per_email, window: Duration::from_secs(3600) };
         self.limiter.hit(per_email, &sha256_hex(email.as_str().as_bytes())).await?;
 
         let found = users::find_credentials(&self.db, email.as_str()).await?;
@@ -164,7 +165,9 @@ impl AuthService {
         if !still_current {
             return Err(AppError::OtpInvalid { attempts_remaining: 0 });
         }
-        let user = users::find_by_id(&self.db, UserId(challenge.user_id)).await?.ok_or(AppError::OtpInvalid { attempts_remaining: 0 })?;
+        let user = users::find_by_id(&self.db, UserId(challenge.user_id))
+            .await?
+            .ok_or(AppError::OtpInvalid { attempts_remaining: 0 })?;
         if !user.is_active {
             return Err(AppError::AccountInactive);
         }
@@ -191,10 +194,13 @@ impl AuthService {
         }
         challenge.generation += 1;
         let code = generate_code();
-        challenge.code_digest = self.codes.digest(&code_scope(challenge_id, challenge.generation), code.expose_secret());
+        challenge.code_digest =
+            self.codes.digest(&code_scope(challenge_id, challenge.generation), code.expose_secret());
         challenge.expires_at = now + chrono(self.policy.otp_ttl);
         challenge.resend_available_at = now + chrono(self.policy.otp_resend_cooldown);
-        let user = users::find_by_id(&self.db, UserId(challenge.user_id)).await?.ok_or(AppError::OtpInvalid { attempts_remaining: 0 })?;
+        let user = users::find_by_id(&self.db, UserId(challenge.user_id))
+            .await?
+            .ok_or(AppError::OtpInvalid { attempts_remaining: 0 })?;
         self.store_challenge(&key, &challenge).await?;
         self.mail_code(&user.email, code.expose_secret()).await?;
         Ok(view(challenge_id, &challenge))
@@ -333,7 +339,12 @@ impl AuthService {
 
     /// Opens a session for `user` and issues its tokens, in one transaction with the login
     /// stamp.
-    async fn grant_session(&self, user: User, device_name: Option<String>, client: &ClientInfo) -> AppResult<AuthGrant> {
+    async fn grant_session(
+        &self,
+        user: User,
+        device_name: Option<String>,
+        client: &ClientInfo,
+    ) -> AppResult<AuthGrant> {
         let now = self.clock.now();
         let secret = random_token();
         let id = Uuid::new_v4();
@@ -423,7 +434,8 @@ fn view(challenge_id: &str, challenge: &PendingChallenge) -> ChallengeView {
 
 /// The KV key of a challenge; refuses ids that cannot be ours before touching the KV.
 fn challenge_key(challenge_id: &str) -> AppResult<String> {
-    let plausible = challenge_id.len() == 43 && challenge_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let plausible =
+        challenge_id.len() == 43 && challenge_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !plausible {
         return Err(AppError::OtpInvalid { attempts_remaining: 0 });
     }

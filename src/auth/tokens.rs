@@ -38,7 +38,14 @@ pub struct TokenService {
 }
 
 impl TokenService {
-    pub fn new(key: SigningKey, issuer: &str, audience: &str, ttl_secs: u64, clock: Arc<dyn Clock>, cache_capacity: usize) -> Self {
+    pub fn new(
+        key: SigningKey,
+        issuer: &str,
+        audience: &str,
+        ttl_secs: u64,
+        clock: Arc<dyn Clock>,
+        cache_capacity: usize,
+    ) -> Self {
         let mut validation = Validation::new(key.algorithm);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);

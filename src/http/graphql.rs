@@ -33,29 +33,31 @@ enum Format {
     Json,
 }
 
-/// Picks the response format; None when the client accepts neither (406).
+/// Picks the response format; None when the client accepts neither (406). The new media type
+/// is used only when asked for by name; `*/*` and a missing header get the legacy
+/// `application/json`, which is what curl and older clients expect.
 fn negotiate(headers: &HeaderMap) -> Option<Format> {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-        // No Accept header: the spec's legacy default.
         return Some(Format::Json);
     };
-    let mut best: Option<(f32, Format)> = None;
+    let (mut modern, mut legacy) = (0.0f32, 0.0f32);
     for range in accept.split(',') {
         let mut parts = range.split(';').map(str::trim);
         let media = parts.next().unwrap_or_default().to_ascii_lowercase();
-        let quality = parts
-            .find_map(|p| p.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
-            .unwrap_or(1.0);
-        let format = match media.as_str() {
-            GRAPHQL_RESPONSE_JSON | "application/*" | "*/*" => Format::GraphqlResponseJson,
-            APPLICATION_JSON => Format::Json,
-            _ => continue,
-        };
-        if quality > 0.0 && best.is_none_or(|(q, _)| quality > q) {
-            best = Some((quality, format));
+        let quality = parts.find_map(|p| p.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).unwrap_or(1.0);
+        match media.as_str() {
+            GRAPHQL_RESPONSE_JSON => modern = modern.max(quality),
+            APPLICATION_JSON | "application/*" | "*/*" => legacy = legacy.max(quality),
+            _ => {}
         }
     }
-    best.map(|(_, format)| format)
+    if modern > 0.0 && modern >= legacy {
+        Some(Format::GraphqlResponseJson)
+    } else if legacy > 0.0 {
+        Some(Format::Json)
+    } else {
+        None
+    }
 }
 
 fn plain(status: StatusCode, message: &'static str) -> Response {
@@ -70,10 +72,8 @@ pub async fn post(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<mime::Mime>().ok());
+    let content_type =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<mime::Mime>().ok());
     let json_body = content_type.is_some_and(|m| {
         let essence = m.essence_str();
         (essence == APPLICATION_JSON || essence == GRAPHQL_RESPONSE_JSON)
@@ -83,7 +83,10 @@ pub async fn post(
         return plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json");
     }
     let Some(format) = negotiate(&headers) else {
-        return plain(StatusCode::NOT_ACCEPTABLE, "Accept must allow application/graphql-response+json or application/json");
+        return plain(
+            StatusCode::NOT_ACCEPTABLE,
+            "Accept must allow application/graphql-response+json or application/json",
+        );
     };
     let bytes: Bytes = match axum::body::to_bytes(body, state.max_body_bytes).await {
         Ok(bytes) => bytes,
@@ -130,7 +133,10 @@ pub async fn get(
         return response;
     }
     let Some(format) = negotiate(&headers) else {
-        return plain(StatusCode::NOT_ACCEPTABLE, "Accept must allow application/graphql-response+json or application/json");
+        return plain(
+            StatusCode::NOT_ACCEPTABLE,
+            "Accept must allow application/graphql-response+json or application/json",
+        );
     };
     let variables = match params.variables.as_deref().map(serde_json::from_str::<async_graphql::Variables>) {
         None => async_graphql::Variables::default(),

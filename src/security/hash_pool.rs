@@ -6,8 +6,7 @@
 use std::sync::Arc;
 
 use thread_priority::{
-    NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy, set_thread_priority_and_policy,
-    thread_native_id,
+    NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
 };
 use tokio::sync::{Semaphore, oneshot};
 
@@ -47,9 +46,8 @@ impl HashPool {
     ///
     /// Errors: RATE_LIMITED when the queue is full.
     pub async fn run<R: Send + 'static>(&self, job: impl FnOnce() -> R + Send + 'static) -> AppResult<R> {
-        let permit = Arc::clone(&self.admission)
-            .try_acquire_owned()
-            .map_err(|_| AppError::RateLimited { retry_after: 1 })?;
+        let permit =
+            Arc::clone(&self.admission).try_acquire_owned().map_err(|_| AppError::RateLimited { retry_after: 1 })?;
         let (done, result) = oneshot::channel();
         self.pool.spawn(move || {
             let _permit = permit;

@@ -32,7 +32,8 @@ pub struct Passwords {
 impl Passwords {
     /// Prepares the hasher; computes the dummy hash once, on the pool.
     pub async fn new(cost: HashCost, pool: Arc<HashPool>) -> AppResult<Self> {
-        let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None).map_err(AppError::internal)?;
+        let params =
+            Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None).map_err(AppError::internal)?;
         let dummy = SecretString::from(super::crypto::random_token());
         let dummy_params = params.clone();
         let dummy_hash = pool.run(move || hash_with(dummy_params, &dummy)).await??;

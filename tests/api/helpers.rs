@@ -10,11 +10,7 @@ use std::{
 
 use chrono::Utc;
 use figment::{Figment, providers::Serialized};
-use idgate::{
-    app::App,
-    clock::ManualClock,
-    config::Settings,
-};
+use idgate::{app::App, clock::ManualClock, config::Settings};
 use sea_orm::{ConnectionTrait, Database};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -24,8 +20,7 @@ use tempfile::TempDir;
 /// (One test covers generation at first start.)
 fn shared_signing_key() -> SecretString {
     static KEY: OnceLock<SecretString> = OnceLock::new();
-    KEY.get_or_init(|| idgate::auth::keys::generate_rsa_pem().unwrap_or_else(|e| panic!("keygen: {e:?}")))
-        .clone()
+    KEY.get_or_init(|| idgate::auth::keys::generate_rsa_pem().unwrap_or_else(|e| panic!("keygen: {e:?}"))).clone()
 }
 
 pub const PASSWORD: &str = "correct horse battery staple 93";
@@ -34,7 +29,6 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub clock: ManualClock,
-    pub settings: Settings,
     pub outbox: PathBuf,
     _dir: Arc<TempDir>,
 }
@@ -48,7 +42,7 @@ pub struct Tokens {
 }
 
 /// A fresh database URL: an SQLite file in `dir`, or a new PostgreSQL database.
-async fn fresh_database(dir: &Path) -> String {
+pub async fn fresh_database(dir: &Path) -> String {
     match std::env::var("IDGATE_TEST_DATABASE_URL") {
         Ok(base) => {
             let name = format!("idgate_test_{}", uuid::Uuid::new_v4().simple());
@@ -97,7 +91,7 @@ impl TestApp {
         }
         let settings = Settings::from_figment(figment).unwrap_or_else(|e| panic!("{e}"));
         let clock = ManualClock::new(Utc::now());
-        let app = App::build_with_clock(settings.clone(), Arc::new(clock.clone()))
+        let app = App::build_with_clock(settings, Arc::new(clock.clone()))
             .await
             .unwrap_or_else(|e| panic!("app failed to start: {e:?}"));
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -106,15 +100,7 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_else(|e| panic!("client: {e}"));
-        Self { address, client, clock, settings, outbox, _dir: dir }
-    }
-
-    pub fn dir(&self) -> Arc<TempDir> {
-        Arc::clone(&self._dir)
-    }
-
-    pub fn database_url(&self) -> String {
-        self.settings.database_url.expose_secret().to_owned()
+        Self { address, client, clock, outbox, _dir: dir }
     }
 
     /// POSTs a GraphQL request and returns the JSON body.
@@ -150,8 +136,7 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Value {
-        self.gql(LOGIN, json!({ "input": { "email": email, "password": password, "deviceName": "test laptop" } }))
-            .await
+        self.gql(LOGIN, json!({ "input": { "email": email, "password": password, "deviceName": "test laptop" } })).await
     }
 
     pub async fn verify_otp(&self, challenge_id: &str, code: &str) -> Value {
@@ -199,6 +184,19 @@ impl TestApp {
             .collect()
     }
 
+    /// Waits (up to two seconds) until `count` messages to `email` are in the outbox: some
+    /// mail is sent in the background.
+    pub async fn wait_for_mails(&self, email: &str, count: usize) -> Vec<String> {
+        for _ in 0..40 {
+            let mails = self.mails_to(email);
+            if mails.len() >= count {
+                return mails;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        self.mails_to(email)
+    }
+
     /// The code in the newest mail to `email`.
     pub fn last_code_for(&self, email: &str) -> String {
         let mails = self.mails_to(email);
@@ -229,16 +227,23 @@ pub fn error_code(response: &Value) -> String {
     response["errors"][0]["extensions"]["code"].as_str().unwrap_or("<none>").to_owned()
 }
 
-pub const AUTH_PAYLOAD: &str =
-    "accessToken refreshToken tokenType expiresIn user { id email lastLoginAt } session { id deviceName current }";
+/// The AuthPayload selection every token-returning operation asks for.
+macro_rules! auth_payload {
+    () => {
+        "accessToken refreshToken tokenType expiresIn user { id email lastLoginAt } session { id deviceName current }"
+    };
+}
 
-pub const LOGIN: &str = "mutation($input: LoginInput!) { login(input: $input) { \
-    __typename \
-    ... on OtpChallenge { challengeId channel destination expiresAt resendAvailableAt } \
-    ... on AuthPayload { accessToken refreshToken tokenType expiresIn user { id email } session { id deviceName current } } } }";
+pub const LOGIN: &str = concat!(
+    "mutation($input: LoginInput!) { login(input: $input) { __typename ",
+    "... on OtpChallenge { challengeId channel destination expiresAt resendAvailableAt } ",
+    "... on AuthPayload { ",
+    auth_payload!(),
+    " } } }"
+);
 
-pub const VERIFY_OTP: &str = "mutation($input: VerifyOtpInput!) { verifyOtp(input: $input) { \
-    accessToken refreshToken tokenType expiresIn user { id email lastLoginAt } session { id deviceName current } } }";
+pub const VERIFY_OTP: &str =
+    concat!("mutation($input: VerifyOtpInput!) { verifyOtp(input: $input) { ", auth_payload!(), " } }");
 
-pub const REFRESH: &str = "mutation($token: String) { refresh(refreshToken: $token) { \
-    accessToken refreshToken tokenType expiresIn user { id email lastLoginAt } session { id deviceName current } } }";
+pub const REFRESH: &str =
+    concat!("mutation($token: String) { refresh(refreshToken: $token) { ", auth_payload!(), " } }");
