@@ -4,31 +4,33 @@
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr,
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+};
 
 use crate::error::{AppError, AppResult};
 
 /// Connects to `url` with at most `max_connections`.
+///
+/// SQLite runs in WAL mode with `synchronous = NORMAL` (durable across process crashes, and
+/// the mode SQLite recommends with WAL), a busy timeout so writers queue instead of failing,
+/// and foreign keys on; set per connection, since SQLite keeps pragmas per connection.
 pub async fn connect(url: &str, max_connections: u32) -> AppResult<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(max_connections)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
-    if url.starts_with("sqlite:") {
-        // SQLite serialises writers; one connection avoids "database is locked" under load
-        // while WAL keeps readers cheap.
-        options.max_connections(1).min_connections(1);
-    }
-    let db = Database::connect(options).await.map_err(AppError::internal)?;
-    if url.starts_with("sqlite:") {
-        use sea_orm::ConnectionTrait;
-        for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON", "PRAGMA busy_timeout = 5000"] {
-            db.execute_unprepared(pragma).await.map_err(AppError::internal)?;
-        }
-    }
-    Ok(db)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|sqlite| {
+            sqlite
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+        });
+    Database::connect(options).await.map_err(AppError::internal)
 }
 
 /// Applies every pending migration.
