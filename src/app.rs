@@ -46,8 +46,9 @@ pub struct Services {
 impl Services {
     /// Connects, migrates and wires every service.
     pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> AppResult<Self> {
-        let db = db::connect(settings.database_url.expose_secret(), settings.database_max_connections).await?;
-        db::migrate(&db).await?;
+        let url = settings.database_url.expose_secret();
+        db::migrate(url).await?;
+        let db = db::connect(url, settings.database_max_connections).await?;
         let kv: Arc<dyn Kv> = match &settings.redis_url {
             Some(url) => Arc::new(RedisKv::connect(url.expose_secret(), &settings.redis_prefix).await?),
             None => Arc::new(MemoryKv::new(Arc::clone(&clock))),
@@ -121,7 +122,6 @@ impl Services {
 pub struct App {
     listener: TcpListener,
     router: Router,
-    services: Services,
     shutdown_grace: Duration,
 }
 
@@ -140,7 +140,7 @@ impl App {
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|e| AppError::internal(format!("cannot listen on {}: {e}", settings.listen)))?;
-        Ok(Self { listener, router, services, shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs) })
+        Ok(Self { listener, router, shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs) })
     }
 
     /// The bound port (useful when listening on port 0).
@@ -151,11 +151,6 @@ impl App {
     /// The routes, for in-process use.
     pub fn router(&self) -> Router {
         self.router.clone()
-    }
-
-    /// The wired services (for the CLI and tests that inspect state).
-    pub fn services(&self) -> &Services {
-        &self.services
     }
 
     /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests (bounded by the

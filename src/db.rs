@@ -33,9 +33,12 @@ pub async fn connect(url: &str, max_connections: u32) -> AppResult<DatabaseConne
     Database::connect(options).await.map_err(AppError::internal)
 }
 
-/// Applies every pending migration.
-pub async fn migrate(db: &DatabaseConnection) -> AppResult<()> {
-    Migrator::up(db, None).await.map_err(AppError::internal)
+/// Applies every pending migration over a connection of its own, closed afterwards, so that no
+/// pooled SQLite connection holds a schema from before the migration.
+pub async fn migrate(url: &str) -> AppResult<()> {
+    let db = connect(url, 1).await?;
+    Migrator::up(&db, None).await.map_err(AppError::internal)?;
+    db.close().await.map_err(AppError::internal)
 }
 
 /// The violated unique constraint's description (names the index on PostgreSQL, the column on

@@ -77,8 +77,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             app.run_until_stopped().await.map_err(|e| e.to_string())
         }
         Command::Migrate => {
-            let conn = db::connect(settings.database_url.expose_secret(), 1).await.map_err(describe)?;
-            db::migrate(&conn).await.map_err(describe)?;
+            db::migrate(settings.database_url.expose_secret()).await.map_err(describe)?;
             tracing::info!("migrations applied");
             Ok(())
         }

@@ -119,7 +119,29 @@ pub async fn revoke_session(db: &impl ConnectionTrait, id: Uuid, reason: &str, n
     Ok(result.rows_affected == 1)
 }
 
-/// Ids of the user's unrevoked sessions that have not passed their absolute expiry.
+/// Revokes every live session of `user` in one statement; returns the ids it revoked.
+pub async fn revoke_all_sessions(
+    db: &sea_orm::DatabaseConnection,
+    user: UserId,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<Uuid>> {
+    let txn = sea_orm::TransactionTrait::begin(db).await.map_err(AppError::internal)?;
+    let live = live_sessions(&txn, user, now).await?;
+    let ids: Vec<Uuid> = live.iter().map(|s| s.id).collect();
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+        .col_expr(sessions::Column::RevokedReason, Expr::value(reason.to_owned()))
+        .filter(sessions::Column::Id.is_in(ids.clone()))
+        .filter(sessions::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await
+        .map_err(AppError::internal)?;
+    txn.commit().await.map_err(AppError::internal)?;
+    Ok(ids)
+}
+
+/// The user's unrevoked sessions that have not passed their absolute expiry.
 pub async fn live_sessions(db: &impl ConnectionTrait, user: UserId, now: DateTime<Utc>) -> AppResult<Vec<Session>> {
     let rows = sessions::Entity::find()
         .filter(sessions::Column::UserId.eq(user.0))

@@ -286,16 +286,13 @@ impl AuthService {
         Ok(())
     }
 
-    /// Revokes every live session of the caller; returns how many.
+    /// Revokes every live session of the caller, in one transaction; returns how many.
     pub async fn logout_all(&self, caller: Principal) -> AppResult<u64> {
-        let sessions = repo::live_sessions(&self.db, caller.user_id, self.clock.now()).await?;
-        let mut revoked = 0;
-        for session in sessions {
-            if self.revoke(session.id, "logout_all").await? {
-                revoked += 1;
-            }
+        let revoked = repo::revoke_all_sessions(&self.db, caller.user_id, "logout_all", self.clock.now()).await?;
+        for session_id in &revoked {
+            self.mark_revoked(*session_id, "logout_all").await?;
         }
-        Ok(revoked)
+        Ok(revoked.len() as u64)
     }
 
     /// Revokes one of the caller's own sessions.
@@ -332,9 +329,14 @@ impl AuthService {
     /// Marks a session revoked in the database and in the KV (for its live access tokens).
     async fn revoke(&self, session_id: Uuid, reason: &str) -> AppResult<bool> {
         let revoked = repo::revoke_session(&self.db, session_id, reason, self.clock.now()).await?;
-        let ttl = Duration::from_secs(self.tokens.ttl_secs() + LEEWAY_SECS.unsigned_abs());
-        self.kv.set(&revoked_key(session_id), reason, ttl).await?;
+        self.mark_revoked(session_id, reason).await?;
         Ok(revoked)
+    }
+
+    /// Refuses the session's access tokens until the last of them would have expired anyway.
+    async fn mark_revoked(&self, session_id: Uuid, reason: &str) -> AppResult<()> {
+        let ttl = Duration::from_secs(self.tokens.ttl_secs() + LEEWAY_SECS.unsigned_abs());
+        self.kv.set(&revoked_key(session_id), reason, ttl).await
     }
 
     /// Opens a session for `user` and issues its tokens, in one transaction with the login

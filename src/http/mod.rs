@@ -38,7 +38,10 @@ pub fn router(state: HttpState) -> Router {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
-        .layer(TraceLayer::new_for_http())
+        // Spans name the path only: a query string may carry a GraphQL document or variables.
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+        }))
         .with_state(Arc::new(state))
 }
 
