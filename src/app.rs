@@ -135,8 +135,12 @@ impl App {
     pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> AppResult<Self> {
         let services = Services::build(&settings, clock).await?;
         let schema: IdgateSchema = graphql::build_schema(services.clone(), &settings);
-        let router =
-            http::router(HttpState { schema, services: services.clone(), max_body_bytes: settings.max_body_bytes });
+        let router = http::router(HttpState {
+            schema,
+            services,
+            max_body_bytes: settings.max_body_bytes,
+            cors_origins: settings.cors_origin_list().into_iter().filter_map(|o| o.parse().ok()).collect(),
+        });
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|e| AppError::internal(format!("cannot listen on {}: {e}", settings.listen)))?;

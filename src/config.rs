@@ -114,6 +114,8 @@ pub struct Settings {
     pub token_cache_capacity: usize,
     /// Seconds to finish in-flight requests after SIGTERM / Ctrl-C.
     pub shutdown_grace_secs: u64,
+    /// Comma-separated browser origins allowed to call the API cross-origin (CORS); empty: none.
+    pub cors_origins: String,
 }
 
 impl Default for Settings {
@@ -161,6 +163,7 @@ impl Default for Settings {
             suggestions: true,
             token_cache_capacity: 10_000,
             shutdown_grace_secs: 20,
+            cors_origins: String::new(),
         }
     }
 }
@@ -238,6 +241,13 @@ impl Settings {
                 return fail(var, "must be greater than 0");
             }
         }
+        for origin in self.cors_origin_list() {
+            let scheme_ok = origin.starts_with("http://") || origin.starts_with("https://");
+            let bare = origin.split_once("://").is_some_and(|(_, rest)| !rest.is_empty() && !rest.contains('/'));
+            if !scheme_ok || !bare {
+                return fail("CORS_ORIGINS", "must list origins like https://app.example.com, comma-separated");
+            }
+        }
         if self.access_token_ttl_secs > 24 * 3600 {
             return fail("ACCESS_TOKEN_TTL_SECS", "must be at most one day");
         }
@@ -247,6 +257,11 @@ impl Settings {
     /// The issuer claim: the public URL without a trailing slash.
     pub fn issuer(&self) -> &str {
         self.public_url.trim_end_matches('/')
+    }
+
+    /// The configured CORS origins.
+    pub fn cors_origin_list(&self) -> Vec<&str> {
+        self.cors_origins.split(',').map(str::trim).filter(|o| !o.is_empty()).collect()
     }
 
     /// Whether the database is PostgreSQL (otherwise SQLite).

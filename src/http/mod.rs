@@ -9,11 +9,16 @@ use std::{sync::Arc, time::Duration};
 use axum::{
     Json, Router,
     extract::State,
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
-use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer, trace::TraceLayer};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    cors::{AllowOrigin, CorsLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
 
 use crate::{app::Services, graphql::IdgateSchema};
 
@@ -23,16 +28,26 @@ pub struct HttpState {
     pub schema: IdgateSchema,
     pub services: Services,
     pub max_body_bytes: usize,
+    /// Browser origins allowed cross-origin; none by default.
+    pub cors_origins: Vec<HeaderValue>,
 }
 
 /// The application's routes and middleware.
 pub fn router(state: HttpState) -> Router {
+    let cors = (!state.cors_origins.is_empty()).then(|| {
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(state.cors_origins.clone()))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .max_age(Duration::from_secs(600))
+    });
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post).fallback(graphql::method_not_allowed))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/.well-known/jwks.json", get(jwks))
         .layer(axum::middleware::map_response(no_store))
+        .layer(tower::util::option_layer(cors))
         .layer(CatchPanicLayer::custom(|_| {
             // A panic is a bug: answer like any internal error, with no detail.
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()

@@ -27,6 +27,7 @@ pub const PASSWORD: &str = "correct horse battery staple 93";
 
 pub struct TestApp {
     pub address: String,
+    pub database_url: String,
     pub client: reqwest::Client,
     pub clock: ManualClock,
     pub outbox: PathBuf,
@@ -100,7 +101,7 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_else(|e| panic!("client: {e}"));
-        Self { address, client, clock, outbox, _dir: dir }
+        Self { address, database_url, client, clock, outbox, _dir: dir }
     }
 
     /// POSTs a GraphQL request and returns the JSON body.

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod cli;
 mod login;
 mod register;
 mod schema;

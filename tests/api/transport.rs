@@ -138,3 +138,23 @@ async fn health_and_readiness_probes_answer() {
     let body: Value = ready.json().await.unwrap_or_default();
     assert_eq!(body, json!({ "database": "ok", "kv": "ok" }));
 }
+
+#[tokio::test]
+async fn cross_origin_calls_are_allowed_only_from_configured_origins() {
+    let app = TestApp::spawn_with(&[("cors_origins", json!("https://app.example.com"))]).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(Method::OPTIONS, url(&app))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, content-type")
+            .send()
+    };
+    let allowed = preflight("https://app.example.com").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        allowed.headers().get("access-control-allow-origin").map(|v| v.as_bytes()),
+        Some(&b"https://app.example.com"[..])
+    );
+    let denied = preflight("https://evil.example.net").await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(denied.headers().get("access-control-allow-origin").is_none());
+}
