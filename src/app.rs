@@ -9,11 +9,12 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::{
-    accounts::service::AccountService,
+    accounts::service::{AccountPolicy, AccountService},
     auth::{
         keys,
+        revocation::Revocations,
         service::{AuthPolicy, AuthService},
-        tokens::TokenService,
+        tokens::{LEEWAY_SECS, TokenService},
     },
     clock::{Clock, SystemClock},
     config::Settings,
@@ -22,13 +23,19 @@ use crate::{
     graphql::{self, IdgateSchema},
     http::{self, HttpState},
     kv::{Kv, MemoryKv, RedisKv},
-    notify::mail::{Mailer, OutboxMailer},
+    notify::{
+        mail::{Mailer, OutboxMailer, SmtpMailer},
+        sms::{OutboxSms, SmsSender, TwilioSms},
+        templates::Templates,
+    },
     security::{
         codes::CodeHasher,
         hash_pool::HashPool,
+        one_time::OneTimeSecrets,
         password_policy::PasswordPolicy,
         passwords::{HashCost, Passwords},
         rate_limit::RateLimiter,
+        send_limits::SendLimits,
     },
 };
 
@@ -53,9 +60,9 @@ impl Services {
             Some(url) => Arc::new(RedisKv::connect(url.expose_secret(), &settings.redis_prefix).await?),
             None => Arc::new(MemoryKv::new(Arc::clone(&clock))),
         };
-        let outbox = OutboxMailer::new(settings.outbox_dir.clone(), &settings.mail_from).await?;
-        tracing::info!(dir = %outbox.dir().display(), "outgoing mail is written to the outbox directory");
-        let mailer: Arc<dyn Mailer> = Arc::new(outbox);
+        let mailer = build_mailer(settings).await?;
+        let sms = build_sms(settings).await?;
+        let templates = Templates::new(settings.templates_dir.clone())?;
         let pool = Arc::new(HashPool::new(settings.hash_threads, settings.hash_queue_limit)?);
         let cost = HashCost {
             memory_kib: settings.argon2_memory_kib,
@@ -73,7 +80,19 @@ impl Services {
             Arc::clone(&clock),
             settings.token_cache_capacity,
         ));
+        let secs = Duration::from_secs;
+        let codes = CodeHasher::new(code_secret);
         let limiter = RateLimiter::new(Arc::clone(&kv), Arc::clone(&clock));
+        let send_limits = SendLimits {
+            limiter: limiter.clone(),
+            cooldown: secs(settings.otp_resend_cooldown_secs),
+            per_address_per_day: settings.messages_per_address_per_day,
+            sms_per_ip_per_hour: settings.sms_rate_per_ip,
+            sms_countries: settings.sms_allowed_country_list(),
+        };
+        let revocations =
+            Revocations::new(Arc::clone(&kv), secs(settings.access_token_ttl_secs + LEEWAY_SECS.unsigned_abs()));
+        let public = settings.issuer();
         let accounts = AccountService {
             db: db.clone(),
             passwords: passwords.clone(),
@@ -82,23 +101,47 @@ impl Services {
                 min_score: settings.password_min_score,
                 product_name: settings.product_name.clone(),
             },
+            rules: AccountPolicy {
+                product_name: settings.product_name.clone(),
+                register_per_ip: settings.register_rate_per_ip,
+                email_verification_ttl: secs(settings.email_verification_ttl_secs),
+                password_reset_ttl: secs(settings.password_reset_ttl_secs),
+                phone_code_ttl: secs(settings.otp_ttl_secs),
+                verify_email_link: settings
+                    .frontend_verify_email_url
+                    .clone()
+                    .unwrap_or_else(|| format!("{public}/verify-email")),
+                reset_password_link: settings
+                    .frontend_reset_password_url
+                    .clone()
+                    .unwrap_or_else(|| format!("{public}/reset-password")),
+            },
             clock: Arc::clone(&clock),
             mailer: Arc::clone(&mailer),
+            sms: Arc::clone(&sms),
+            templates: templates.clone(),
             limiter: limiter.clone(),
-            register_per_ip: settings.register_rate_per_ip,
+            send_limits: send_limits.clone(),
+            secrets: OneTimeSecrets::new(Arc::clone(&kv), Arc::clone(&clock), codes.clone(), settings.otp_max_attempts),
+            revocations: revocations.clone(),
         };
-        let secs = Duration::from_secs;
         let auth = AuthService {
             db: db.clone(),
             passwords,
             tokens,
             kv: Arc::clone(&kv),
+            revocations,
             clock: Arc::clone(&clock),
             mailer,
+            sms,
+            templates,
             limiter,
-            codes: CodeHasher::new(code_secret),
+            send_limits,
+            codes,
             policy: AuthPolicy {
                 login_otp: settings.login_otp,
+                require_email_verification: settings.require_email_verification,
+                phone_signup: settings.phone_signup,
                 product_name: settings.product_name.clone(),
                 otp_ttl: secs(settings.otp_ttl_secs),
                 otp_max_attempts: settings.otp_max_attempts,
@@ -115,6 +158,32 @@ impl Services {
             },
         };
         Ok(Self { accounts, auth, clock, kv, db })
+    }
+}
+
+/// SMTP when configured, else the outbox directory.
+async fn build_mailer(settings: &Settings) -> AppResult<Arc<dyn Mailer>> {
+    if let Some(url) = &settings.smtp_url {
+        let timeout = Duration::from_secs(settings.smtp_timeout_secs);
+        tracing::info!("outgoing mail is sent over SMTP");
+        return Ok(Arc::new(SmtpMailer::new(url.expose_secret(), &settings.mail_from, timeout)?));
+    }
+    let outbox = OutboxMailer::new(settings.outbox_dir.clone(), &settings.mail_from).await?;
+    tracing::info!(dir = %outbox.dir().display(), "outgoing mail is written to the outbox directory");
+    Ok(Arc::new(outbox))
+}
+
+/// The SMS gateway when configured, else the outbox directory.
+async fn build_sms(settings: &Settings) -> AppResult<Arc<dyn SmsSender>> {
+    match (&settings.sms_gateway_url, &settings.sms_account_sid, &settings.sms_auth_token) {
+        (Some(url), Some(sid), Some(token)) => {
+            tracing::info!(gateway = %url, "text messages are sent through the SMS gateway");
+            Ok(Arc::new(TwilioSms::new(url, sid, token.clone(), &settings.sms_from, Duration::from_secs(10))?))
+        }
+        _ => {
+            tracing::info!(dir = %settings.outbox_dir.display(), "text messages are written to the outbox directory");
+            Ok(Arc::new(OutboxSms::new(settings.outbox_dir.clone())?))
+        }
     }
 }
 

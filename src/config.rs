@@ -116,6 +116,39 @@ pub struct Settings {
     pub shutdown_grace_secs: u64,
     /// Comma-separated browser origins allowed to call the API cross-origin (CORS); empty: none.
     pub cors_origins: String,
+    /// Whether login is refused (EMAIL_NOT_VERIFIED) until the email is verified.
+    pub require_email_verification: bool,
+    /// Lifetime of an email-verification link and code.
+    pub email_verification_ttl_secs: u64,
+    /// Lifetime of a password-reset link, code and token.
+    pub password_reset_ttl_secs: u64,
+    /// Frontend page for email-verification links (`?token=` is appended); unset: idgate's own page.
+    pub frontend_verify_email_url: Option<String>,
+    /// Frontend page for password-reset links (`?token=` is appended); unset: idgate's own page.
+    pub frontend_reset_password_url: Option<String>,
+    /// Messages of one kind to one address per day (verification and reset mails, SMS codes).
+    pub messages_per_address_per_day: u32,
+    /// SMS codes per client IP per hour.
+    pub sms_rate_per_ip: u32,
+    /// Whether `requestPhoneLogin` creates an account for an unknown number on verification.
+    pub phone_signup: bool,
+    /// Comma-separated ISO 3166 country codes SMS may be sent to (empty: any), against SMS pumping.
+    pub sms_allowed_countries: String,
+    /// SMTP server (`smtp://user:pass@host:587`, STARTTLS when offered, `?tls=required` to insist;
+    /// `smtps://` for implicit TLS); unset: mail goes to the outbox directory.
+    pub smtp_url: Option<SecretString>,
+    /// Seconds an SMTP exchange may take before the send fails.
+    pub smtp_timeout_secs: u64,
+    /// Directory of template overrides (`<locale>/<name>.<subject|txt|html>`).
+    pub templates_dir: Option<PathBuf>,
+    /// Base URL of a Twilio-compatible Messages API; unset: SMS go to the outbox directory.
+    pub sms_gateway_url: Option<String>,
+    /// Account SID for the SMS gateway.
+    pub sms_account_sid: Option<String>,
+    /// Auth token for the SMS gateway.
+    pub sms_auth_token: Option<SecretString>,
+    /// Sender number or id for SMS.
+    pub sms_from: String,
 }
 
 impl Default for Settings {
@@ -164,6 +197,22 @@ impl Default for Settings {
             token_cache_capacity: 10_000,
             shutdown_grace_secs: 20,
             cors_origins: String::new(),
+            require_email_verification: true,
+            email_verification_ttl_secs: 24 * 3600,
+            password_reset_ttl_secs: 30 * 60,
+            frontend_verify_email_url: None,
+            frontend_reset_password_url: None,
+            messages_per_address_per_day: 5,
+            sms_rate_per_ip: 10,
+            phone_signup: false,
+            sms_allowed_countries: String::new(),
+            smtp_url: None,
+            smtp_timeout_secs: 10,
+            templates_dir: None,
+            sms_gateway_url: None,
+            sms_account_sid: None,
+            sms_auth_token: None,
+            sms_from: "idgate".into(),
         }
     }
 }
@@ -248,6 +297,21 @@ impl Settings {
                 return fail("CORS_ORIGINS", "must list origins like https://app.example.com, comma-separated");
             }
         }
+        if self.sms_gateway_url.is_some() && (self.sms_account_sid.is_none() || self.sms_auth_token.is_none()) {
+            return fail("SMS_GATEWAY_URL", "needs IDGATE_SMS_ACCOUNT_SID and IDGATE_SMS_AUTH_TOKEN");
+        }
+        for (var, url) in [
+            ("FRONTEND_VERIFY_EMAIL_URL", &self.frontend_verify_email_url),
+            ("FRONTEND_RESET_PASSWORD_URL", &self.frontend_reset_password_url),
+            ("SMS_GATEWAY_URL", &self.sms_gateway_url),
+        ] {
+            if url.as_deref().is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+                return fail(var, "must be an http:// or https:// URL");
+            }
+        }
+        if self.sms_allowed_country_list().iter().any(|c| c.len() != 2 || !c.chars().all(|c| c.is_ascii_uppercase())) {
+            return fail("SMS_ALLOWED_COUNTRIES", "must list two-letter country codes like US,GB");
+        }
         if self.access_token_ttl_secs > 24 * 3600 {
             return fail("ACCESS_TOKEN_TTL_SECS", "must be at most one day");
         }
@@ -262,6 +326,11 @@ impl Settings {
     /// The configured CORS origins.
     pub fn cors_origin_list(&self) -> Vec<&str> {
         self.cors_origins.split(',').map(str::trim).filter(|o| !o.is_empty()).collect()
+    }
+
+    /// The countries SMS may go to (empty: any).
+    pub fn sms_allowed_country_list(&self) -> Vec<String> {
+        self.sms_allowed_countries.split(',').map(|c| c.trim().to_uppercase()).filter(|c| !c.is_empty()).collect()
     }
 
     /// Whether the database is PostgreSQL (otherwise SQLite).

@@ -44,6 +44,9 @@ pub enum AppError {
     /// CONFLICT: a unique value is taken; `field` names it.
     #[error("{field} is already in use")]
     Conflict { field: &'static str },
+    /// DELIVERY_FAILED: a mail or text message the user is waiting for could not be sent.
+    #[error("the message could not be sent; please try again later")]
+    DeliveryFailed,
     /// NOT_FOUND: the named thing does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -68,6 +71,7 @@ impl AppError {
             Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
             Self::CaptchaRequired => "CAPTCHA_REQUIRED",
             Self::Conflict { .. } => "CONFLICT",
+            Self::DeliveryFailed => "DELIVERY_FAILED",
             Self::NotFound(_) => "NOT_FOUND",
             Self::Internal(_) => "INTERNAL",
         }

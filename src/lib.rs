@@ -16,5 +16,5 @@ pub mod error; // AppError, the one error every service returns
 pub mod graphql; // schema assembly, limits, error mapping, the Viewer
 pub mod http; // axum routes: /graphql, health, JWKS
 pub mod kv; // ephemeral state with TTLs: Redis or in-process memory
-pub mod notify; // outgoing mail
+pub mod notify; // outgoing mail and text messages, and their templates
 pub mod security; // password hashing pool, password policy, codes, crypto helpers

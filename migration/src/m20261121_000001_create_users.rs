@@ -1,5 +1,5 @@
 //! Users: one row per account. Emails are stored normalized (lowercase), so the unique index is
-//! case-insensitive. A phone number is unique only once verified: an unverified claim on a number
+//! case-insensitive; an account created from a phone number alone has none. A phone number is unique only once verified: an unverified claim on a number
 //! must not block its owner, nor reveal that someone else typed it.
 
 use sea_orm_migration::{prelude::*, schema::*};
@@ -15,7 +15,7 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Users::Table)
                     .col(pk_uuid(Users::Id))
-                    .col(string_len(Users::Email, 254))
+                    .col(string_len_null(Users::Email, 254))
                     .col(string_len_null(Users::Username, 150))
                     .col(text_null(Users::PasswordHash))
                     .col(string_len_null(Users::FirstName, 150))

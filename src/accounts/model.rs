@@ -175,6 +175,21 @@ impl Phone {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The ISO 3166 country of the number, when the numbering plan names one.
+    pub fn country(&self) -> Option<String> {
+        let number = phonenumber::parse(None, &self.0).ok()?;
+        number.country().id().map(|id| id.as_ref().to_owned())
+    }
+
+    /// A masked form for someone who only knows the number: `+1•••••••71`.
+    pub fn masked(&self) -> String {
+        let chars: Vec<char> = self.0.chars().collect();
+        let keep_end = 2.min(chars.len());
+        let head: String = chars.iter().take(2).collect();
+        let tail: String = chars[chars.len() - keep_end..].iter().collect();
+        format!("{head}{}{tail}", "•".repeat(chars.len().saturating_sub(4)))
+    }
 }
 
 /// A date of birth: not in the future, not before 1900.
@@ -254,7 +269,8 @@ impl Role {
 #[derive(Debug, Clone)]
 pub struct User {
     pub id: UserId,
-    pub email: String,
+    /// Absent only for accounts created from a phone number.
+    pub email: Option<String>,
     pub username: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -361,6 +377,13 @@ mod tests {
         for bad in ["4155552671", "+1 23", "+999 123456", "call me"] {
             assert_eq!(code(Phone::parse(bad)), "bad phone", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn phones_know_their_country_and_mask_all_but_the_ends() {
+        let phone = Phone::parse("+44 20 7946 0958").ok();
+        assert_eq!(phone.as_ref().and_then(Phone::country), Some("GB".into()));
+        assert_eq!(phone.map(|p| p.masked()), Some("+4•••••••••58".into()));
     }
 
     #[test]

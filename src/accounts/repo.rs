@@ -44,7 +44,7 @@ pub fn to_user(row: users::Model) -> User {
 pub fn new_row(new: &NewUser, password_hash: Option<String>, role: Role, now: DateTime<Utc>) -> users::Model {
     users::Model {
         id: Uuid::now_v7(),
-        email: new.email.as_str().to_owned(),
+        email: Some(new.email.as_str().to_owned()),
         username: new.username.as_ref().map(|u| u.as_str().to_owned()),
         password_hash,
         first_name: new.first_name.as_ref().map(|n| n.as_str().to_owned()),
@@ -114,6 +114,112 @@ pub async fn set_role(db: &impl ConnectionTrait, id: UserId, role: Role, now: Da
     let row = users::ActiveModel {
         id: sea_orm::ActiveValue::Unchanged(id.0),
         role: Set(role.as_str().to_owned()),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    row.update(db).await.map(drop).map_err(AppError::internal)
+}
+
+/// The active account whose verified phone is `phone`.
+pub async fn find_by_verified_phone(db: &impl ConnectionTrait, phone: &str) -> AppResult<Option<User>> {
+    let row = users::Entity::find()
+        .filter(users::Column::Phone.eq(phone))
+        .filter(users::Column::PhoneVerifiedAt.is_not_null())
+        .one(db)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(row.map(to_user))
+}
+
+/// Creates an account from a proven phone number: no email, no password.
+///
+/// Errors: CONFLICT (`phone`) when another account verified the number first.
+pub async fn insert_phone_user(db: &impl ConnectionTrait, phone: &str, now: DateTime<Utc>) -> AppResult<User> {
+    let row = users::Model {
+        id: Uuid::now_v7(),
+        email: None,
+        username: None,
+        password_hash: None,
+        first_name: None,
+        last_name: None,
+        phone: Some(phone.to_owned()),
+        date_of_birth: None,
+        gender: None,
+        avatar: None,
+        locale: None,
+        role: Role::User.as_str().to_owned(),
+        is_active: true,
+        email_verified_at: None,
+        phone_verified_at: Some(now),
+        failed_login_count: 0,
+        locked_until: None,
+        last_login_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    insert(db, row).await
+}
+
+/// The stored password hash of a user.
+pub async fn password_hash(db: &impl ConnectionTrait, id: UserId) -> AppResult<Option<String>> {
+    let row = users::Entity::find_by_id(id.0).one(db).await.map_err(AppError::internal)?;
+    Ok(row.and_then(|r| r.password_hash))
+}
+
+/// Sets the email (verified now): a first verification, or a verified change of address.
+///
+/// Errors: CONFLICT (`email`) when another account has the address.
+pub async fn set_verified_email(
+    db: &impl ConnectionTrait,
+    id: UserId,
+    email: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let row = users::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(id.0),
+        email: Set(Some(email.to_owned())),
+        email_verified_at: Set(Some(now)),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    row.update(db).await.map(drop).map_err(|e| match unique_violation(&e) {
+        Some(_) => AppError::Conflict { field: "email" },
+        None => AppError::internal(e),
+    })
+}
+
+/// Sets the phone (verified now).
+///
+/// Errors: CONFLICT (`phone`) when another account verified the number.
+pub async fn set_verified_phone(
+    db: &impl ConnectionTrait,
+    id: UserId,
+    phone: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let row = users::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(id.0),
+        phone: Set(Some(phone.to_owned())),
+        phone_verified_at: Set(Some(now)),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    row.update(db).await.map(drop).map_err(|e| match unique_violation(&e) {
+        Some(_) => AppError::Conflict { field: "phone" },
+        None => AppError::internal(e),
+    })
+}
+
+/// Replaces the password hash.
+pub async fn set_password_hash(
+    db: &impl ConnectionTrait,
+    id: UserId,
+    hash: String,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let row = users::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(id.0),
+        password_hash: Set(Some(hash)),
         updated_at: Set(now),
         ..Default::default()
     };

@@ -9,7 +9,7 @@ use super::model::{AuthGrant, ChallengeView, LoginOutcome, OtpChannel, Session, 
 use crate::{
     accounts::{
         graphql::UserView,
-        model::{Email, Password},
+        model::{Email, Password, Phone},
     },
     app::Services,
     client::ClientInfo,
@@ -158,6 +158,10 @@ pub struct AuthConfig {
     pub session_idle_timeout: Option<u64>,
     /// Seconds a code lives.
     pub otp_ttl: u64,
+    /// Whether login is refused until the email is verified.
+    pub email_verification_required: bool,
+    /// Whether `requestPhoneLogin` creates accounts for unknown numbers.
+    pub phone_signup: bool,
 }
 
 #[derive(Default)]
@@ -192,6 +196,8 @@ impl AuthQuery {
             session_ttl: auth.session_ttl.as_secs(),
             session_idle_timeout: auth.session_idle_timeout.map(|d| d.as_secs()),
             otp_ttl: auth.otp_ttl.as_secs(),
+            email_verification_required: auth.require_email_verification,
+            phone_signup: auth.phone_signup,
         })
     }
 }
@@ -226,6 +232,22 @@ impl AuthMutation {
         let grant =
             services.auth.verify_otp(&input.challenge_id, input.code.trim(), device, ctx.data::<ClientInfo>()?).await?;
         Ok(AuthPayload::from_grant(grant))
+    }
+
+    /// Starts a passwordless login: texts a code to `phone` and answers a challenge that
+    /// `verifyOtp` completes. The answer is the same whether or not the number has an account.
+    /// Errors: BAD_USER_INPUT (`phone`), RATE_LIMITED.
+    #[graphql(complexity = "AUTH_MUTATION_COST")]
+    async fn request_phone_login(
+        &self,
+        ctx: &Context<'_>,
+        phone: String,
+        device_name: Option<String>,
+    ) -> Result<OtpChallenge> {
+        let phone = Phone::parse(&phone)?;
+        let device = parse_device_name(device_name)?;
+        let view = ctx.data::<Services>()?.auth.request_phone_login(phone, device, ctx.data::<ClientInfo>()?).await?;
+        Ok(view.into())
     }
 
     /// Sends a new code for a challenge; the previous code stops working.

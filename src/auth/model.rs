@@ -56,15 +56,23 @@ pub struct AuthGrant {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, async_graphql::Enum)]
 pub enum OtpChannel {
     Email,
+    Sms,
 }
 
 /// A pending second step, as stored in the KV under its id. Holds a digest of the code,
 /// never the code.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingChallenge {
-    pub user_id: Uuid,
+    /// The account logging in; None for a phone signup or a number with no account.
+    pub user_id: Option<Uuid>,
+    /// For a phone signup: the number whose account verification creates.
+    pub signup_phone: Option<String>,
     pub channel: OtpChannel,
+    /// Where codes go (email or E.164); None when nothing is ever sent.
+    pub to: Option<String>,
+    /// `to`, masked, as shown to the client.
     pub destination: String,
+    pub locale: Option<String>,
     pub code_digest: String,
     /// Bumped by every resend; part of the code's scope, so older codes die.
     pub generation: u32,

@@ -119,25 +119,25 @@ pub async fn revoke_session(db: &impl ConnectionTrait, id: Uuid, reason: &str, n
     Ok(result.rows_affected == 1)
 }
 
-/// Revokes every live session of `user` in one statement; returns the ids it revoked.
+/// Revokes every live session of `user` but `except`, in one statement; returns the ids it
+/// revoked. Runs on the caller's connection, so it joins the caller's transaction.
 pub async fn revoke_all_sessions(
-    db: &sea_orm::DatabaseConnection,
+    db: &impl ConnectionTrait,
     user: UserId,
+    except: Option<Uuid>,
     reason: &str,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<Uuid>> {
-    let txn = sea_orm::TransactionTrait::begin(db).await.map_err(AppError::internal)?;
-    let live = live_sessions(&txn, user, now).await?;
-    let ids: Vec<Uuid> = live.iter().map(|s| s.id).collect();
+    let ids: Vec<Uuid> =
+        live_sessions(db, user, now).await?.into_iter().map(|s| s.id).filter(|id| Some(*id) != except).collect();
     sessions::Entity::update_many()
         .col_expr(sessions::Column::RevokedAt, Expr::value(now))
         .col_expr(sessions::Column::RevokedReason, Expr::value(reason.to_owned()))
         .filter(sessions::Column::Id.is_in(ids.clone()))
         .filter(sessions::Column::RevokedAt.is_null())
-        .exec(&txn)
+        .exec(db)
         .await
         .map_err(AppError::internal)?;
-    txn.commit().await.map_err(AppError::internal)?;
     Ok(ids)
 }
 

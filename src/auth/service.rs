@@ -19,11 +19,12 @@ use uuid::Uuid;
 use super::{
     model::{AuthGrant, ChallengeView, LoginOutcome, OtpChannel, PendingChallenge, Principal, Session},
     repo::{self, NewSession},
-    tokens::{LEEWAY_SECS, TokenService},
+    revocation::Revocations,
+    tokens::TokenService,
 };
 use crate::{
     accounts::{
-        model::{Email, Password, User, UserId},
+        model::{Email, Password, Phone, User, UserId},
         repo as users,
     },
     client::ClientInfo,
@@ -31,12 +32,17 @@ use crate::{
     config::LoginOtp,
     error::{AppError, AppResult},
     kv::Kv,
-    notify::{mail::Mailer, templates},
+    notify::{
+        mail::Mailer,
+        sms::{OutgoingSms, SmsSender},
+        templates::{Message, Templates},
+    },
     security::{
         codes::{CodeHasher, generate_code, is_well_formed},
         crypto::{constant_time_eq, random_token, sha256_hex},
         passwords::Passwords,
         rate_limit::{RateLimiter, Rule},
+        send_limits::SendLimits,
     },
 };
 
@@ -48,6 +54,8 @@ const EXPIRED_CHALLENGE_MEMORY: Duration = Duration::from_secs(3600);
 #[derive(Debug, Clone)]
 pub struct AuthPolicy {
     pub login_otp: LoginOtp,
+    pub require_email_verification: bool,
+    pub phone_signup: bool,
     pub product_name: String,
     pub otp_ttl: Duration,
     pub otp_max_attempts: u32,
@@ -69,9 +77,13 @@ pub struct AuthService {
     pub(crate) passwords: Passwords,
     pub(crate) tokens: Arc<TokenService>,
     pub(crate) kv: Arc<dyn Kv>,
+    pub(crate) revocations: Revocations,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) mailer: Arc<dyn Mailer>,
+    pub(crate) sms: Arc<dyn SmsSender>,
+    pub(crate) templates: Templates,
     pub(crate) limiter: RateLimiter,
+    pub(crate) send_limits: SendLimits,
     pub(crate) codes: CodeHasher,
     pub(crate) policy: AuthPolicy,
 }
@@ -114,10 +126,41 @@ impl AuthService {
         if !user.is_active {
             return Err(AppError::AccountInactive);
         }
+        // Checked only after the password, so it tells nothing to someone without it.
+        if self.policy.require_email_verification && user.email_verified_at.is_none() {
+            return Err(AppError::EmailNotVerified);
+        }
         match self.policy.login_otp {
             LoginOtp::Off => Ok(LoginOutcome::Granted(Box::new(self.grant_session(user, device_name, client).await?))),
-            LoginOtp::Email => Ok(LoginOutcome::ChallengeSent(self.start_challenge(&user, device_name).await?)),
+            LoginOtp::Email => {
+                let target = ChallengeTarget::Email { user: user.id, email };
+                let locale = user.locale.or_else(|| client.locale.clone());
+                Ok(LoginOutcome::ChallengeSent(self.start_challenge(target, locale, device_name).await?))
+            }
         }
+    }
+
+    /// Starts a passwordless login by SMS. Answers the same challenge whether or not the number
+    /// has an account: for an unknown number (with phone signup off) no code is sent, and
+    /// `verifyOtp` refuses every code as it refuses a wrong one.
+    ///
+    /// Errors: BAD_USER_INPUT (`phone`, including countries not allowed), RATE_LIMITED.
+    pub async fn request_phone_login(
+        &self,
+        phone: Phone,
+        device_name: Option<String>,
+        client: &ClientInfo,
+    ) -> AppResult<ChallengeView> {
+        self.send_limits.sms("sms-login", &phone, client).await?;
+        let user = users::find_by_verified_phone(&self.db, phone.as_str()).await?;
+        let (target, locale) = match user {
+            Some(user) if user.is_active => (ChallengeTarget::Phone { user: Some(user.id), phone }, user.locale),
+            Some(_) => (ChallengeTarget::Nobody { phone }, None),
+            None if self.policy.phone_signup => (ChallengeTarget::Phone { user: None, phone }, None),
+            None => (ChallengeTarget::Nobody { phone }, None),
+        };
+        let locale = locale.or_else(|| client.locale.clone());
+        self.start_challenge(target, locale, device_name).await
     }
 
     /// Completes a challenge with its code.
@@ -165,13 +208,27 @@ impl AuthService {
         if !still_current {
             return Err(AppError::OtpInvalid { attempts_remaining: 0 });
         }
-        let user = users::find_by_id(&self.db, UserId(challenge.user_id))
-            .await?
-            .ok_or(AppError::OtpInvalid { attempts_remaining: 0 })?;
+        let user = match (challenge.user_id, &challenge.signup_phone) {
+            (Some(id), _) => users::find_by_id(&self.db, UserId(id)).await?,
+            (None, Some(phone)) => Some(self.sign_up_by_phone(phone).await?),
+            (None, None) => None,
+        };
+        let user = user.ok_or(AppError::OtpInvalid { attempts_remaining: 0 })?;
         if !user.is_active {
             return Err(AppError::AccountInactive);
         }
         self.grant_session(user, device_name.or(challenge.device_name), client).await
+    }
+
+    /// Creates the account of a proven phone number (phone signup), or finds the one created
+    /// by a concurrent signup of the same number.
+    async fn sign_up_by_phone(&self, phone: &str) -> AppResult<User> {
+        match users::insert_phone_user(&self.db, phone, self.clock.now()).await {
+            Err(AppError::Conflict { .. }) => users::find_by_verified_phone(&self.db, phone)
+                .await?
+                .ok_or(AppError::OtpInvalid { attempts_remaining: 0 }),
+            other => other,
+        }
     }
 
     /// Sends a fresh code for a pending challenge; the previous code stops working.
@@ -198,11 +255,8 @@ impl AuthService {
             self.codes.digest(&code_scope(challenge_id, challenge.generation), code.expose_secret());
         challenge.expires_at = now + chrono(self.policy.otp_ttl);
         challenge.resend_available_at = now + chrono(self.policy.otp_resend_cooldown);
-        let user = users::find_by_id(&self.db, UserId(challenge.user_id))
-            .await?
-            .ok_or(AppError::OtpInvalid { attempts_remaining: 0 })?;
         self.store_challenge(&key, &challenge).await?;
-        self.mail_code(&user.email, code.expose_secret()).await?;
+        self.deliver(&challenge, code.expose_secret()).await?;
         Ok(view(challenge_id, &challenge))
     }
 
@@ -257,7 +311,7 @@ impl AuthService {
     /// Errors: UNAUTHENTICATED.
     pub async fn authenticate(&self, access_token: &str) -> AppResult<Principal> {
         let principal = self.tokens.verify(access_token)?;
-        if self.kv.get(&revoked_key(principal.session_id)).await?.is_some() {
+        if self.revocations.is_revoked(principal.session_id).await? {
             return Err(AppError::Unauthenticated);
         }
         Ok(principal)
@@ -288,10 +342,10 @@ impl AuthService {
 
     /// Revokes every live session of the caller, in one transaction; returns how many.
     pub async fn logout_all(&self, caller: Principal) -> AppResult<u64> {
-        let revoked = repo::revoke_all_sessions(&self.db, caller.user_id, "logout_all", self.clock.now()).await?;
-        for session_id in &revoked {
-            self.mark_revoked(*session_id, "logout_all").await?;
-        }
+        let txn = self.db.begin().await.map_err(AppError::internal)?;
+        let revoked = repo::revoke_all_sessions(&txn, caller.user_id, None, "logout_all", self.clock.now()).await?;
+        txn.commit().await.map_err(AppError::internal)?;
+        self.revocations.mark(&revoked, "logout_all").await?;
         Ok(revoked.len() as u64)
     }
 
@@ -329,14 +383,8 @@ impl AuthService {
     /// Marks a session revoked in the database and in the KV (for its live access tokens).
     async fn revoke(&self, session_id: Uuid, reason: &str) -> AppResult<bool> {
         let revoked = repo::revoke_session(&self.db, session_id, reason, self.clock.now()).await?;
-        self.mark_revoked(session_id, reason).await?;
+        self.revocations.mark(&[session_id], reason).await?;
         Ok(revoked)
-    }
-
-    /// Refuses the session's access tokens until the last of them would have expired anyway.
-    async fn mark_revoked(&self, session_id: Uuid, reason: &str) -> AppResult<()> {
-        let ttl = Duration::from_secs(self.tokens.ttl_secs() + LEEWAY_SECS.unsigned_abs());
-        self.kv.set(&revoked_key(session_id), reason, ttl).await
     }
 
     /// Opens a session for `user` and issues its tokens, in one transaction with the login
@@ -388,15 +436,32 @@ impl AuthService {
         Ok(AuthGrant { access_token, refresh_token, expires_in: self.tokens.ttl_secs(), user, session })
     }
 
-    async fn start_challenge(&self, user: &User, device_name: Option<String>) -> AppResult<ChallengeView> {
+    async fn start_challenge(
+        &self,
+        target: ChallengeTarget,
+        locale: Option<String>,
+        device_name: Option<String>,
+    ) -> AppResult<ChallengeView> {
         let challenge_id = random_token();
         let now = self.clock.now();
         let code = generate_code();
-        let email = Email::parse(&user.email)?;
+        let (channel, to, destination, user_id, signup_phone) = match target {
+            ChallengeTarget::Email { user, email } => {
+                (OtpChannel::Email, Some(email.as_str().to_owned()), email.masked(), Some(user.0), None)
+            }
+            ChallengeTarget::Phone { user, phone } => {
+                let signup = user.is_none().then(|| phone.as_str().to_owned());
+                (OtpChannel::Sms, Some(phone.as_str().to_owned()), phone.masked(), user.map(|u| u.0), signup)
+            }
+            ChallengeTarget::Nobody { phone } => (OtpChannel::Sms, None, phone.masked(), None, None),
+        };
         let challenge = PendingChallenge {
-            user_id: user.id.0,
-            channel: OtpChannel::Email,
-            destination: email.masked(),
+            user_id,
+            signup_phone,
+            channel,
+            to,
+            destination,
+            locale,
             code_digest: self.codes.digest(&code_scope(&challenge_id, 0), code.expose_secret()),
             generation: 0,
             expires_at: now + chrono(self.policy.otp_ttl),
@@ -404,13 +469,26 @@ impl AuthService {
             device_name,
         };
         self.store_challenge(&challenge_key(&challenge_id)?, &challenge).await?;
-        self.mail_code(&user.email, code.expose_secret()).await?;
+        self.deliver(&challenge, code.expose_secret()).await?;
         Ok(view(&challenge_id, &challenge))
     }
 
-    async fn mail_code(&self, to: &str, code: &str) -> AppResult<()> {
+    /// Sends the code by the challenge's channel; a challenge for nobody sends nothing.
+    async fn deliver(&self, challenge: &PendingChallenge, code: &str) -> AppResult<()> {
+        let Some(to) = &challenge.to else { return Ok(()) };
+        let product = &self.policy.product_name;
         let minutes = self.policy.otp_ttl.as_secs().div_ceil(60);
-        self.mailer.send(templates::login_code(&self.policy.product_name, to, code, minutes)).await
+        let locale = challenge.locale.as_deref();
+        match challenge.channel {
+            OtpChannel::Email => {
+                let mail = self.templates.render(Message::LoginCode { product, code, minutes }, locale, to)?;
+                self.mailer.send(mail).await
+            }
+            OtpChannel::Sms => {
+                let body = self.templates.render_sms(Message::PhoneCode { product, code, minutes }, locale)?;
+                self.sms.send(OutgoingSms { to: to.clone(), body }).await
+            }
+        }
     }
 
     async fn read_challenge(&self, key: &str) -> AppResult<Option<PendingChallenge>> {
@@ -422,6 +500,16 @@ impl AuthService {
         let raw = serde_json::to_string(challenge).map_err(AppError::internal)?;
         self.kv.set(key, &raw, self.policy.otp_ttl + EXPIRED_CHALLENGE_MEMORY).await
     }
+}
+
+/// Whom a login challenge is for.
+enum ChallengeTarget {
+    /// A password login of `user`, finished by a code mailed to `email`.
+    Email { user: UserId, email: Email },
+    /// A passwordless login by SMS: an existing account, or (no user) a signup.
+    Phone { user: Option<UserId>, phone: Phone },
+    /// A number with no account and signup off: the challenge exists but nothing is sent.
+    Nobody { phone: Phone },
 }
 
 fn view(challenge_id: &str, challenge: &PendingChallenge) -> ChallengeView {
@@ -446,10 +534,6 @@ fn challenge_key(challenge_id: &str) -> AppResult<String> {
 
 fn code_scope(challenge_id: &str, generation: u32) -> String {
     format!("login:{challenge_id}:{generation}")
-}
-
-fn revoked_key(session_id: Uuid) -> String {
-    format!("revoked:{}", session_id.simple())
 }
 
 fn grace_key(presented_hash: &str) -> String {

@@ -5,7 +5,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub email: String,
+    pub email: Option<String>,
     pub username: Option<String>,
     pub password_hash: Option<String>,
     pub first_name: Option<String>,

@@ -182,6 +182,10 @@ async fn execute(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(512).collect()),
+        locale: headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(ClientInfo::locale_from_accept_language),
     };
     let mut response = state.schema.execute(request.data(viewer).data(client)).await;
     errors::finalize(&mut response);

@@ -1,8 +1,10 @@
-//! HTTP routes: /graphql (our own transport, see `graphql`), /healthz, /readyz and the JWKS.
+//! HTTP routes: /graphql (our own transport, see `graphql`), /healthz, /readyz, the JWKS and the
+//! landing pages of links in mail.
 //! Every response says `Cache-Control: no-store`: answers carry tokens and personal data.
 
 mod graphql;
 mod health;
+mod links;
 
 use std::{sync::Arc, time::Duration};
 
@@ -46,6 +48,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/verify-email", get(links::verify_email_page).post(links::verify_email_submit))
+        .route("/reset-password", get(links::reset_password_page).post(links::reset_password_submit))
         .layer(axum::middleware::map_response(no_store))
         .layer(tower::util::option_layer(cors))
         .layer(CatchPanicLayer::custom(|_| {

@@ -1,5 +1,7 @@
-//! Outgoing messages: the [`mail::Mailer`] trait with its delivery backends, and the texts of
-//! the messages idgate sends.
+//! Outgoing messages: mail ([`mail::Mailer`]: SMTP or a file outbox), SMS ([`sms::SmsSender`]:
+//! the Twilio API or a file outbox), and the templates that write them in each locale.
 
 pub mod mail;
+mod outbox;
+pub mod sms;
 pub mod templates;

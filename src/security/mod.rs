@@ -5,6 +5,8 @@
 pub mod codes;
 pub mod crypto;
 pub mod hash_pool;
+pub mod one_time;
 pub mod password_policy;
 pub mod passwords;
 pub mod rate_limit;
+pub mod send_limits;

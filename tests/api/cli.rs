@@ -47,7 +47,7 @@ async fn create_superuser_makes_an_account_that_logs_in_as_superuser_and_refuses
 #[tokio::test]
 async fn create_superuser_promote_raises_an_existing_account() {
     let app = TestApp::spawn().await;
-    app.register("carol@example.com", PASSWORD).await;
+    app.register_verified("carol@example.com", PASSWORD).await;
     let before = app.log_in("carol@example.com").await;
     assert_eq!(app.gql_as(&before.access, "{ me { role } }", json!({})).await["data"]["me"]["role"], "USER");
     // The CLI talks to the same database the app uses.

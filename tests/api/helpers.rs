@@ -152,10 +152,26 @@ impl TestApp {
         self.gql_as(access_token, "{ me { id email } }", json!({})).await
     }
 
-    /// Registers `email` with [`PASSWORD`] and completes a login with the mailed code.
-    pub async fn signed_in(&self, email: &str) -> Tokens {
-        let registered = self.register(email, PASSWORD).await;
+    /// Registers `email` with `password` and verifies the address with the mailed code.
+    pub async fn register_verified(&self, email: &str, password: &str) -> Value {
+        let registered = self.register(email, password).await;
         assert!(registered["errors"].is_null(), "{registered}");
+        let verified = self.verify_email_code(email, &self.last_code_for(email)).await;
+        assert!(verified["errors"].is_null(), "{verified}");
+        registered
+    }
+
+    pub async fn verify_email_code(&self, email: &str, code: &str) -> Value {
+        self.gql(
+            "mutation($input: VerifyEmailInput!) { verifyEmail(input: $input) { user { id email emailVerified } } }",
+            json!({ "input": { "email": email, "code": code } }),
+        )
+        .await
+    }
+
+    /// Registers `email` with [`PASSWORD`], verifies it, and completes a login with the code.
+    pub async fn signed_in(&self, email: &str) -> Tokens {
+        self.register_verified(email, PASSWORD).await;
         self.log_in(email).await
     }
 
@@ -185,6 +201,27 @@ impl TestApp {
             .collect()
     }
 
+    /// Every text message in the outbox sent to `phone`, oldest first.
+    pub fn sms_to(&self, phone: &str) -> Vec<String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.outbox)
+            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "sms"));
+        files.sort();
+        files
+            .into_iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .filter(|sms| sms.lines().next() == Some(&format!("To: {phone}")))
+            .collect()
+    }
+
+    /// The code in the newest text message to `phone`.
+    pub fn last_sms_code(&self, phone: &str) -> String {
+        let messages = self.sms_to(phone);
+        let sms = messages.last().unwrap_or_else(|| panic!("no SMS to {phone}"));
+        code_in(sms).unwrap_or_else(|| panic!("no code in: {sms}"))
+    }
+
     /// Waits (up to two seconds) until `count` messages to `email` are in the outbox: some
     /// mail is sent in the background.
     pub async fn wait_for_mails(&self, email: &str, count: usize) -> Vec<String> {
@@ -204,6 +241,16 @@ impl TestApp {
         let mail = mails.last().unwrap_or_else(|| panic!("no mail to {email}"));
         code_in(mail).unwrap_or_else(|| panic!("no code in: {mail}"))
     }
+}
+
+/// The first link in a mail that carries `?token=`, and its token.
+pub fn link_in(mail: &str) -> Option<(String, String)> {
+    // Undo quoted-printable soft breaks and escapes, in case a part was encoded that way.
+    let text = mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    let start = text.find("http")?;
+    let link: String = text[start..].chars().take_while(|c| !c.is_whitespace() && *c != '"' && *c != '<').collect();
+    let token = link.split("token=").nth(1)?.chars().take(43).collect::<String>();
+    Some((link, token))
 }
 
 /// The first six-digit code after "code is ".

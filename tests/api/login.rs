@@ -17,7 +17,7 @@ fn wrong(code: &str) -> String {
 #[tokio::test]
 async fn login_mails_a_code_and_answers_a_masked_challenge() {
     let app = TestApp::spawn().await;
-    app.register("alice@example.com", PASSWORD).await;
+    app.register_verified("alice@example.com", PASSWORD).await;
     let login = app.login("alice@example.com", PASSWORD).await;
     let challenge = &login["data"]["login"];
     assert_eq!(challenge["__typename"], "OtpChallenge", "{login}");
@@ -25,8 +25,8 @@ async fn login_mails_a_code_and_answers_a_masked_challenge() {
     assert_eq!(challenge["destination"], "a•••e@example.com");
     assert!(challenge["accessToken"].is_null());
     let mails = app.mails_to("alice@example.com");
-    assert_eq!(mails.len(), 1);
-    assert!(mails[0].contains("Subject: Your idgate sign-in code"));
+    assert_eq!(mails.len(), 2, "the verification mail, then the code");
+    assert!(mails[1].contains("Subject: Your idgate sign-in code"), "{}", mails[1]);
     let code = app.last_code_for("alice@example.com");
     assert!(!login.to_string().contains(&code), "the code must never appear in a response");
 }
@@ -34,7 +34,7 @@ async fn login_mails_a_code_and_answers_a_masked_challenge() {
 #[tokio::test]
 async fn the_mailed_code_completes_the_login_and_me_answers() {
     let app = TestApp::spawn().await;
-    app.register("alice@example.com", PASSWORD).await;
+    app.register_verified("alice@example.com", PASSWORD).await;
     let id = challenge(&app, "alice@example.com").await;
     let verified = app.verify_otp(&id, &app.last_code_for("alice@example.com")).await;
     let payload = &verified["data"]["verifyOtp"];
@@ -50,7 +50,7 @@ async fn the_mailed_code_completes_the_login_and_me_answers() {
 #[tokio::test]
 async fn login_fails_with_the_same_error_for_unknown_users_and_wrong_passwords() {
     let app = TestApp::spawn().await;
-    app.register("alice@example.com", PASSWORD).await;
+    app.register_verified("alice@example.com", PASSWORD).await;
     let wrong_password = app.login("alice@example.com", "not the password at all 1").await;
     let unknown_user = app.login("nobody@example.com", "not the password at all 1").await;
     let malformed_email = app.login("nobody", "not the password at all 1").await;
@@ -58,13 +58,13 @@ async fn login_fails_with_the_same_error_for_unknown_users_and_wrong_passwords()
     assert_eq!(wrong_password["errors"], unknown_user["errors"]);
     assert_eq!(wrong_password["errors"], malformed_email["errors"]);
     assert_eq!(wrong_password["data"], unknown_user["data"]);
-    assert!(app.mails_to("alice@example.com").is_empty(), "no code is sent for a wrong password");
+    assert_eq!(app.mails_to("alice@example.com").len(), 1, "no code is sent for a wrong password");
 }
 
 #[tokio::test]
 async fn login_without_the_code_step_returns_tokens_directly() {
     let app = TestApp::spawn_with(&[("login_otp", json!("off"))]).await;
-    app.register("alice@example.com", PASSWORD).await;
+    app.register_verified("alice@example.com", PASSWORD).await;
     let login = app.login("alice@example.com", PASSWORD).await;
     assert_eq!(login["data"]["login"]["__typename"], "AuthPayload", "{login}");
     let me = app.me(&tokens(&login["data"]["login"]).access).await;
@@ -76,7 +76,7 @@ async fn login_without_the_code_step_returns_tokens_directly() {
 #[tokio::test]
 async fn five_wrong_codes_kill_the_challenge_even_for_the_right_code() {
     let app = TestApp::spawn().await;
-    app.register("alice@example.com", PASSWORD).await;
+    app.register_verified("alice@example.com", PASSWORD).await;
     let id = challenge(&app, "alice@example.com").await;
     let code = app.last_code_for("alice@example.com");
     for remaining in (0..5).rev() {
@@ -92,7 +92,7 @@ async fn five_wrong_codes_kill_the_challenge_even_for_the_right_code() {
 #[tokio::test]
 async fn fifty_concurrent_wrong_guesses_get_at_most_five_attempts() {
     let app = TestApp::spawn_with(&[("otp_rate_per_ip", json!(1000))]).await;
-    app.register("alice@example.com", PASSWORD).await;
+    app.register_verified("alice@example.com", PASSWORD).await;
     let id = challenge(&app, "alice@example.com").await;
     let code = app.last_code_for("alice@example.com");
     let bad = wrong(&code);
@@ -115,7 +115,7 @@ async fn fifty_concurrent_wrong_guesses_get_at_most_five_attempts() {
 #[tokio::test]
 async fn an_expired_code_is_refused_as_expired() {
     let app = TestApp::spawn().await;
-    app.register("alice@example.com", PASSWORD).await;
+    app.register_verified("alice@example.com", PASSWORD).await;
     let id = challenge(&app, "alice@example.com").await;
     app.clock.advance(Duration::minutes(10) + Duration::seconds(1));
     let response = app.verify_otp(&id, &app.last_code_for("alice@example.com")).await;
@@ -125,7 +125,7 @@ async fn an_expired_code_is_refused_as_expired() {
 #[tokio::test]
 async fn a_code_works_only_once() {
     let app = TestApp::spawn().await;
-    app.register("alice@example.com", PASSWORD).await;
+    app.register_verified("alice@example.com", PASSWORD).await;
     let id = challenge(&app, "alice@example.com").await;
     let code = app.last_code_for("alice@example.com");
     assert!(app.verify_otp(&id, &code).await["errors"].is_null());
@@ -135,7 +135,7 @@ async fn a_code_works_only_once() {
 #[tokio::test]
 async fn resend_waits_for_the_cooldown_and_the_old_code_dies() {
     let app = TestApp::spawn().await;
-    app.register("alice@example.com", PASSWORD).await;
+    app.register_verified("alice@example.com", PASSWORD).await;
     let id = challenge(&app, "alice@example.com").await;
     let old_code = app.last_code_for("alice@example.com");
     let resend = "mutation($id: ID!) { resendOtp(challengeId: $id) { challengeId resendAvailableAt } }";
@@ -148,7 +148,7 @@ async fn resend_waits_for_the_cooldown_and_the_old_code_dies() {
     app.clock.advance(Duration::seconds(61));
     let resent = app.gql(resend, json!({ "id": id })).await;
     assert_eq!(resent["data"]["resendOtp"]["challengeId"], id.as_str(), "{resent}");
-    assert_eq!(app.mails_to("alice@example.com").len(), 2);
+    assert_eq!(app.mails_to("alice@example.com").len(), 3, "verification, first code, second code");
     let new_code = app.last_code_for("alice@example.com");
 
     if new_code != old_code {
@@ -161,7 +161,7 @@ async fn resend_waits_for_the_cooldown_and_the_old_code_dies() {
 #[tokio::test]
 async fn a_malformed_code_or_challenge_is_refused_without_spending_attempts() {
     let app = TestApp::spawn().await;
-    app.register("alice@example.com", PASSWORD).await;
+    app.register_verified("alice@example.com", PASSWORD).await;
     let id = challenge(&app, "alice@example.com").await;
     for code in ["12345", "abcdef", "1234567"] {
         let response = app.verify_otp(&id, code).await;
@@ -176,7 +176,7 @@ async fn a_malformed_code_or_challenge_is_refused_without_spending_attempts() {
 #[tokio::test]
 async fn aliasing_many_logins_in_one_document_is_refused_before_any_runs() {
     let app = TestApp::spawn().await;
-    app.register("alice@example.com", PASSWORD).await;
+    app.register_verified("alice@example.com", PASSWORD).await;
     let fields: String = (0..3)
         .map(|i| {
             format!(
@@ -187,13 +187,13 @@ async fn aliasing_many_logins_in_one_document_is_refused_before_any_runs() {
     let response = app.gql(&format!("mutation {{ {fields} }}"), json!({})).await;
     assert_eq!(error_code(&response), "GRAPHQL_VALIDATION_FAILED", "{response}");
     assert!(response["data"].is_null());
-    assert!(app.mails_to("alice@example.com").is_empty(), "no login ran");
+    assert_eq!(app.mails_to("alice@example.com").len(), 1, "no login ran: only the verification mail is there");
 }
 
 #[tokio::test]
 async fn logins_are_rate_limited_per_ip_and_count_every_alias() {
     let app = TestApp::spawn_with(&[("login_rate_per_ip", json!(3))]).await;
-    app.register("alice@example.com", PASSWORD).await;
+    app.register_verified("alice@example.com", PASSWORD).await;
     let two = format!(
         "mutation {{ a: login(input: {{ email: \"alice@example.com\", password: \"x-{PASSWORD}\" }}) {{ __typename }} \
          b: login(input: {{ email: \"alice@example.com\", password: \"x-{PASSWORD}\" }}) {{ __typename }} }}"

@@ -34,7 +34,10 @@ async fn a_mutation_over_get_is_405_with_allow_post_and_does_not_run() {
     assert_eq!(response.headers().get("allow").and_then(|v| v.to_str().ok()), Some("POST"));
     let retry = app.register("g@example.com", "correct horse battery staple 93").await;
     assert!(retry["errors"].is_null(), "the GET did not create the user: {retry}");
-    assert!(app.mails_to("g@example.com").is_empty(), "no taken-address notice: the GET never ran");
+    assert!(
+        app.mails_to("g@example.com").iter().all(|m| !m.contains("Someone tried")),
+        "no taken-address notice: the GET never ran"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,4 @@
+//! Servers that stand in for the outside world in tests: an SMTP receiver and an SMS gateway.
+
+pub mod sms_gateway;
+pub mod smtp_receiver;
