@@ -81,7 +81,12 @@ impl Services {
             settings.token_cache_capacity,
         ));
         let secs = Duration::from_secs;
-        let codes = CodeHasher::new(code_secret);
+        let secrets = OneTimeSecrets::new(
+            Arc::clone(&kv),
+            Arc::clone(&clock),
+            CodeHasher::new(code_secret),
+            settings.otp_max_attempts,
+        );
         let limiter = RateLimiter::new(Arc::clone(&kv), Arc::clone(&clock));
         let send_limits = SendLimits {
             limiter: limiter.clone(),
@@ -122,7 +127,7 @@ impl Services {
             templates: templates.clone(),
             limiter: limiter.clone(),
             send_limits: send_limits.clone(),
-            secrets: OneTimeSecrets::new(Arc::clone(&kv), Arc::clone(&clock), codes.clone(), settings.otp_max_attempts),
+            secrets: secrets.clone(),
             revocations: revocations.clone(),
         };
         let auth = AuthService {
@@ -137,7 +142,7 @@ impl Services {
             templates,
             limiter,
             send_limits,
-            codes,
+            secrets,
             policy: AuthPolicy {
                 login_otp: settings.login_otp,
                 require_email_verification: settings.require_email_verification,

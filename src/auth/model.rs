@@ -59,8 +59,8 @@ pub enum OtpChannel {
     Sms,
 }
 
-/// A pending second step, as stored in the KV under its id. Holds a digest of the code,
-/// never the code.
+/// A pending second step, as stored in the KV under its id: for whom and where the code goes.
+/// The code itself is a one-time secret stored apart, as a digest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingChallenge {
     /// The account logging in; None for a phone signup or a number with no account.
@@ -73,8 +73,7 @@ pub struct PendingChallenge {
     /// `to`, masked, as shown to the client.
     pub destination: String,
     pub locale: Option<String>,
-    pub code_digest: String,
-    /// Bumped by every resend; part of the code's scope, so older codes die.
+    /// Counts resends.
     pub generation: u32,
     pub expires_at: DateTime<Utc>,
     pub resend_available_at: DateTime<Utc>,

@@ -2,9 +2,8 @@
 //!
 //! - Login checks the password (unknown users against a dummy hash, so both fail alike), then
 //!   either grants a session or sends a one-time code (OWASP MFA Cheat Sheet).
-//! - A challenge allows `otp_max_attempts` wrong codes, counted with an atomic KV increment so
-//!   the bound holds under concurrent guesses; the code is consumed with an atomic take, so it
-//!   works once.
+//! - A challenge's code is a one-time secret (`security::one_time`): `otp_max_attempts` wrong
+//!   tries, counted atomically so the bound holds under concurrent guesses, and single use.
 //! - Refresh tokens rotate on every use; presenting the one just replaced revokes the session
 //!   (OAuth 2.0 Security BCP, RFC 9700 §4.14.2), except within the configured grace period.
 //! - Revocation is immediate: the session id sits in the KV until its last access token expires.
@@ -38,8 +37,8 @@ use crate::{
         templates::{Message, Templates},
     },
     security::{
-        codes::{CodeHasher, generate_code, is_well_formed},
         crypto::{constant_time_eq, random_token, sha256_hex},
+        one_time::OneTimeSecrets,
         passwords::Passwords,
         rate_limit::{RateLimiter, Rule},
         send_limits::SendLimits,
@@ -49,6 +48,8 @@ use crate::{
 /// Pending challenges stay readable this long past expiry, to answer OTP_EXPIRED rather than
 /// OTP_INVALID.
 const EXPIRED_CHALLENGE_MEMORY: Duration = Duration::from_secs(3600);
+/// Purpose of login codes; their subject is the challenge id.
+const LOGIN_CODE: &str = "login";
 
 /// The tunables of authentication, from settings.
 #[derive(Debug, Clone)]
@@ -84,7 +85,7 @@ pub struct AuthService {
     pub(crate) templates: Templates,
     pub(crate) limiter: RateLimiter,
     pub(crate) send_limits: SendLimits,
-    pub(crate) codes: CodeHasher,
+    pub(crate) secrets: OneTimeSecrets,
     pub(crate) policy: AuthPolicy,
 }
 
@@ -175,38 +176,17 @@ impl AuthService {
         client: &ClientInfo,
     ) -> AppResult<AuthGrant> {
         self.limiter.hit(minute("otp-ip", self.policy.otp_per_ip), client.ip_or_unknown()).await?;
-        if !is_well_formed(code) {
-            return Err(AppError::bad_input("code", "must be 6 digits"));
-        }
         let key = challenge_key(challenge_id)?;
         let challenge = self.read_challenge(&key).await?.ok_or(AppError::OtpInvalid { attempts_remaining: 0 })?;
-        if self.clock.now() >= challenge.expires_at {
-            return Err(AppError::OtpExpired);
-        }
-        let max = self.policy.otp_max_attempts;
-        let tries_key = format!("{key}:tries:{}", challenge.generation);
-        let tries = self.kv.increment(&tries_key, self.policy.otp_ttl + EXPIRED_CHALLENGE_MEMORY).await?;
-        if tries > u64::from(max) {
-            self.kv.delete(&key).await?;
-            return Err(AppError::OtpInvalid { attempts_remaining: 0 });
-        }
-        let scope = code_scope(challenge_id, challenge.generation);
-        if !self.codes.matches(&scope, code, &challenge.code_digest) {
-            let remaining = max.saturating_sub(u32::try_from(tries).unwrap_or(u32::MAX));
-            if remaining == 0 {
+        // Tries, expiry and single use are the code's business; the challenge only says for whom.
+        match self.secrets.verify_code::<()>(LOGIN_CODE, challenge_id, code).await {
+            Ok(()) => self.kv.delete(&key).await?,
+            Err(dead @ AppError::OtpInvalid { attempts_remaining: 0 }) => {
+                // Out of tries: the whole challenge dies, so a resend cannot revive it.
                 self.kv.delete(&key).await?;
+                return Err(dead);
             }
-            return Err(AppError::OtpInvalid { attempts_remaining: remaining });
-        }
-        // Single use: of concurrent correct answers, only the one that takes the record wins,
-        // and a resend that replaced the record meanwhile makes this code stale.
-        let taken = self.kv.take(&key).await?;
-        let still_current = taken
-            .as_deref()
-            .and_then(|raw| serde_json::from_str::<PendingChallenge>(raw).ok())
-            .is_some_and(|t| t.generation == challenge.generation);
-        if !still_current {
-            return Err(AppError::OtpInvalid { attempts_remaining: 0 });
+            Err(other) => return Err(other),
         }
         let user = match (challenge.user_id, &challenge.signup_phone) {
             (Some(id), _) => users::find_by_id(&self.db, UserId(id)).await?,
@@ -250,9 +230,8 @@ impl AuthService {
             return Err(AppError::RateLimited { retry_after: self.policy.otp_resend_cooldown.as_secs().max(1) });
         }
         challenge.generation += 1;
-        let code = generate_code();
-        challenge.code_digest =
-            self.codes.digest(&code_scope(challenge_id, challenge.generation), code.expose_secret());
+        // A new code replaces the old one, which dies, and gets its own tries.
+        let code = self.secrets.issue_code(LOGIN_CODE, challenge_id, &(), self.policy.otp_ttl).await?;
         challenge.expires_at = now + chrono(self.policy.otp_ttl);
         challenge.resend_available_at = now + chrono(self.policy.otp_resend_cooldown);
         self.store_challenge(&key, &challenge).await?;
@@ -444,7 +423,6 @@ impl AuthService {
     ) -> AppResult<ChallengeView> {
         let challenge_id = random_token();
         let now = self.clock.now();
-        let code = generate_code();
         let (channel, to, destination, user_id, signup_phone) = match target {
             ChallengeTarget::Email { user, email } => {
                 (OtpChannel::Email, Some(email.as_str().to_owned()), email.masked(), Some(user.0), None)
@@ -462,13 +440,13 @@ impl AuthService {
             to,
             destination,
             locale,
-            code_digest: self.codes.digest(&code_scope(&challenge_id, 0), code.expose_secret()),
             generation: 0,
             expires_at: now + chrono(self.policy.otp_ttl),
             resend_available_at: now + chrono(self.policy.otp_resend_cooldown),
             device_name,
         };
         self.store_challenge(&challenge_key(&challenge_id)?, &challenge).await?;
+        let code = self.secrets.issue_code(LOGIN_CODE, &challenge_id, &(), self.policy.otp_ttl).await?;
         self.deliver(&challenge, code.expose_secret()).await?;
         Ok(view(&challenge_id, &challenge))
     }
@@ -530,10 +508,6 @@ fn challenge_key(challenge_id: &str) -> AppResult<String> {
         return Err(AppError::OtpInvalid { attempts_remaining: 0 });
     }
     Ok(format!("otp:{challenge_id}"))
-}
-
-fn code_scope(challenge_id: &str, generation: u32) -> String {
-    format!("login:{challenge_id}:{generation}")
 }
 
 fn grace_key(presented_hash: &str) -> String {

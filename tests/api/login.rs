@@ -87,6 +87,11 @@ async fn five_wrong_codes_kill_the_challenge_even_for_the_right_code() {
     let response = app.verify_otp(&id, &code).await;
     assert_eq!(error_code(&response), "OTP_INVALID");
     assert_eq!(response["errors"][0]["extensions"]["attemptsRemaining"], 0);
+    // A dead challenge cannot be revived by asking for a new code.
+    app.clock.advance(Duration::seconds(61));
+    let resend =
+        app.gql("mutation($id: ID!) { resendOtp(challengeId: $id) { challengeId } }", json!({ "id": id })).await;
+    assert_eq!(error_code(&resend), "OTP_INVALID", "{resend}");
 }
 
 #[tokio::test]
