@@ -1,8 +1,10 @@
 //! The texts of outgoing messages, rendered with minijinja from `templates/<locale>/<name>.<ext>`:
-//! `.subject` and `.txt` in plain text, `.html` autoescaped. The defaults are compiled into the
-//! binary; an operator may replace any of them from an override directory holding the same
-//! layout. Overrides are read, compiled and test-rendered once at start, so a broken template
-//! stops the server with the file's name instead of failing a login later.
+//! `.subject` and `.txt` in plain text, `.html` autoescaped. Every `.html` extends its locale's
+//! `layout.html` (the document, its styles and the "not you" footer), filling the blocks `title`,
+//! `heading`, `content` and `footer`. The defaults are compiled into the binary; an operator may
+//! replace any of them, the layouts included, from an override directory holding the same tree.
+//! Overrides are read, compiled and test-rendered once at start, so a broken template stops the
+//! server with the file's name instead of failing a login later.
 //!
 //! Locales: English (`en`, the fallback) and Spanish (`es`). Every mail says which product sent
 //! it, gives the code and/or link with its expiry, and says what to do if it wasn't the reader.
@@ -89,11 +91,12 @@ macro_rules! builtin {
     };
 }
 
-/// Every built-in template: mail messages have a subject, a text and an HTML part in each
-/// locale; SMS messages only a text.
+/// Every built-in template: the HTML layout of each locale, then the messages. Mail messages
+/// have a subject, a text and an HTML part in each locale; SMS messages only a text.
 macro_rules! builtins {
     (mail: [$($mail:literal),*], sms: [$($sms:literal),*]) => {
         &[
+            builtin!("en", "layout", "html"), builtin!("es", "layout", "html"),
             $(
                 builtin!("en", $mail, "subject"), builtin!("en", $mail, "txt"), builtin!("en", $mail, "html"),
                 builtin!("es", $mail, "subject"), builtin!("es", $mail, "txt"), builtin!("es", $mail, "html"),
@@ -118,6 +121,10 @@ const BUILTIN: &[(&str, &str)] = builtins!(
 /// The locales with templates; the first is the fallback.
 const LOCALES: [&str; 2] = ["en", "es"];
 
+/// The name of the HTML layout that every `<locale>/<name>.html` extends (`<locale>/layout.html`);
+/// it is no message of its own.
+const LAYOUT: &str = "layout";
+
 /// The compiled templates. Cheap to clone.
 #[derive(Clone)]
 pub struct Templates {
@@ -126,9 +133,11 @@ pub struct Templates {
 
 impl Templates {
     /// Compiles the built-in templates, each replaced by `<dir>/<locale>/<name>.<ext>` when
-    /// `override_dir` holds that file. Unknown files there are logged and ignored.
+    /// `override_dir` holds that file (`<dir>/<locale>/layout.html` replaces the layout of every
+    /// HTML part that extends it). Unknown files there are logged and ignored.
     ///
-    /// Errors: INTERNAL naming the file when an override cannot be read, compiled or rendered.
+    /// Errors: INTERNAL naming the file when an override cannot be read, compiled or rendered
+    /// (a layout must render with every message's values).
     pub fn new(override_dir: Option<PathBuf>) -> AppResult<Self> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
@@ -148,11 +157,8 @@ impl Templates {
                 }
             }
         }
-        for (key, path) in origins {
-            trial_render(&env, key).map_err(|e| match &path {
-                Some(path) => broken(path, e),
-                None => AppError::internal(format!("template {key}: {e}")),
-            })?;
+        for &(key, _) in &origins {
+            trial_render(&env, key).map_err(|e| blame(&origins, key, e))?;
         }
         if let Some(dir) = &override_dir {
             warn_about_unknown_files(dir)?;
@@ -204,11 +210,25 @@ fn broken(path: &Path, error: impl std::fmt::Display) -> AppError {
     AppError::internal(format!("mail template {}: {error}", path.display()))
 }
 
-/// Renders the template `key` with the sample of its message.
+/// The error of a trial render of `key`, naming the file at fault: the override the error arose
+/// in (a layout, when `key` extends it), else `key`'s own override, else the built-in `key`.
+fn blame(origins: &[(&str, Option<PathBuf>)], key: &str, error: minijinja::Error) -> AppError {
+    let override_of =
+        |name: &str| origins.iter().find(|(known, _)| *known == name).and_then(|(_, path)| path.as_deref());
+    match error.name().and_then(override_of).or_else(|| override_of(key)) {
+        Some(path) => broken(path, error),
+        None => AppError::internal(format!("template {key}: {error}")),
+    }
+}
+
+/// Renders the template `key` with the sample of its message, or a layout with every sample.
 fn trial_render(env: &Environment<'static>, key: &str) -> Result<(), minijinja::Error> {
     let name = key.split(['/', '.']).nth(1).unwrap_or_default();
-    let Some(sample) = SAMPLES.iter().find(|sample| sample.name() == name) else { return Ok(()) };
-    env.get_template(key)?.render(sample.context()).map(drop)
+    let template = env.get_template(key)?;
+    for sample in SAMPLES.iter().filter(|sample| name == LAYOUT || sample.name() == name) {
+        template.render(sample.context())?;
+    }
+    Ok(())
 }
 
 /// Logs every file in the override directory that replaces no template (a typo in a name would
@@ -433,7 +453,93 @@ mod tests {
     fn every_message_kind_has_a_sample_for_the_trial_render() {
         for (key, _) in BUILTIN {
             let name = key.split(['/', '.']).nth(1).unwrap_or_default();
-            assert!(SAMPLES.iter().any(|s| s.name() == name), "{key}");
+            assert!(name == LAYOUT || SAMPLES.iter().any(|s| s.name() == name), "{key}");
+        }
+    }
+
+    #[test]
+    fn every_html_mail_is_wrapped_in_its_locale_layout() {
+        let templates = templates();
+        for message in all_mail() {
+            for locale in ["en", "es"] {
+                let html = templates.render(message, Some(locale), "a@example.com").expect("renders").html;
+                assert!(html.starts_with(&format!("<!DOCTYPE html>\n<html lang=\"{locale}\">\n")), "{html}");
+                assert!(
+                    html.contains("<title>Acme</title>") && html.ends_with("</p>\n</div>\n</body>\n</html>"),
+                    "{html}"
+                );
+                assert!(html.contains("font-weight:bold;\">Acme</p>\n<p style=\"margin:0 0 16px;"), "{html}");
+                assert!(html.contains("border-top:1px solid #e4e4e7;font-size:14px;color:#52525b;\">"), "{html}");
+                assert!(!html.contains("{%") && !html.contains("\n\n"), "{html}");
+            }
+        }
+    }
+
+    /// An override directory holding `files`, as `(path under it, contents)`.
+    fn override_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (path, contents) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().expect("in a locale")).expect("mkdir");
+            std::fs::write(path, contents).expect("write");
+        }
+        dir
+    }
+
+    #[test]
+    fn a_layout_override_applies_to_every_message_of_its_locale() {
+        let layout = "<main><h1>{{ product }}</h1>{% block content %}{% endblock %}\
+            <footer>{% block footer %}{% endblock %}</footer></main>";
+        let dir = override_dir(&[("en/layout.html", layout)]);
+        let templates = Templates::new(Some(dir.path().to_path_buf())).expect("compiles");
+        for message in all_mail() {
+            let en = templates.render(message, Some("en"), "a@example.com").expect("renders");
+            assert!(en.html.starts_with("<main><h1>Acme</h1><p style="), "{}: {}", message.name(), en.html);
+            assert!(en.html.ends_with("</footer></main>") && en.html.contains("<footer>If "), "{}", en.html);
+            assert!(!en.html.contains("<!DOCTYPE"), "{}", message.name());
+            let es = templates.render(message, Some("es"), "a@example.com").expect("renders");
+            assert!(es.html.starts_with("<!DOCTYPE html>"), "{}", message.name());
+        }
+        let mail = templates.render(with_code("login_code"), None, "a@example.com").expect("renders");
+        assert!(mail.html.contains("482913"), "{}", mail.html);
+        let mail = templates.render(Message::PasswordChanged { product: "A&B" }, None, "a@example.com");
+        assert!(mail.expect("renders").html.starts_with("<main><h1>A&amp;B</h1>"));
+    }
+
+    #[test]
+    fn a_message_override_may_extend_the_layout() {
+        let page = r#"{% extends "es/layout.html" %}{% block content %}<p>{{ code }}</p>{% endblock %}"#;
+        let dir = override_dir(&[("es/login_code.html", page)]);
+        let templates = Templates::new(Some(dir.path().to_path_buf())).expect("compiles");
+        let html = templates.render(with_code("login_code"), Some("es"), "a@example.com").expect("renders").html;
+        assert!(
+            html.starts_with("<!DOCTYPE html>\n<html lang=\"es\">") && html.contains("\n<p>482913</p>\n"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn an_error_raised_in_the_layout_blames_the_layout_file() {
+        let mut env = Environment::new();
+        env.add_template("en/layout.html", "<p>{{ product }} {{ cod }}</p>").expect("compiles");
+        env.add_template("en/login_code.html", r#"{% extends "en/layout.html" %}"#).expect("compiles");
+        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        let error = trial_render(&env, "en/login_code.html").expect_err("fails");
+        let origins = [("en/layout.html", Some(PathBuf::from("/o/en/layout.html"))), ("en/login_code.html", None)];
+        let error = blame(&origins, "en/login_code.html", error);
+        let detail = std::error::Error::source(&error).map(ToString::to_string).unwrap_or_default();
+        assert!(detail.contains("/o/en/layout.html"), "{detail}");
+    }
+
+    #[test]
+    fn a_broken_layout_override_is_an_error_naming_the_layout() {
+        let unclosed = "<p>{% block content %}</p>";
+        let unknown_variable = "<p>{{ product }} {{ code }}</p>{% block content %}{% endblock %}";
+        for layout in [unclosed, unknown_variable] {
+            let dir = override_dir(&[("es/login_code.html", "<p>{{ code }}</p>"), ("es/layout.html", layout)]);
+            let error = Templates::new(Some(dir.path().to_path_buf())).err().expect("refused");
+            let detail = std::error::Error::source(&error).map(ToString::to_string).unwrap_or_default();
+            assert!(detail.contains("es/layout.html"), "{detail}");
         }
     }
 }
