@@ -10,6 +10,8 @@ use tokio::net::TcpListener;
 
 use crate::{
     accounts::service::{AccountPolicy, AccountService},
+    admin::service::AdminService,
+    audit::service::AuditLog,
     auth::{
         keys,
         revocation::Revocations,
@@ -23,6 +25,7 @@ use crate::{
     graphql::{self, IdgateSchema},
     http::{self, HttpState},
     kv::{Kv, MemoryKv, RedisKv},
+    media::service::MediaService,
     notify::{
         mail::{Mailer, OutboxMailer, SmtpMailer},
         sms::{OutboxSms, SmsSender, TwilioSms},
@@ -44,10 +47,13 @@ use crate::{
 #[derive(Clone)]
 pub struct Services {
     pub accounts: AccountService,
+    pub admin: AdminService,
     pub auth: AuthService,
+    pub audit: AuditLog,
     pub clock: Arc<dyn Clock>,
     pub kv: Arc<dyn Kv>,
     pub db: DatabaseConnection,
+    pub media: MediaService,
 }
 
 impl Services {
@@ -63,6 +69,13 @@ impl Services {
         let mailer = build_mailer(settings).await?;
         let sms = build_sms(settings).await?;
         let templates = Templates::new(settings.templates_dir.clone())?;
+        let media = MediaService::new(
+            db.clone(),
+            Arc::clone(&clock),
+            settings.media_dir.clone(),
+            settings.issuer(),
+            settings.avatar_max_bytes,
+        );
         let pool = Arc::new(HashPool::new(settings.hash_threads, settings.hash_queue_limit)?);
         let cost = HashCost {
             memory_kib: settings.argon2_memory_kib,
@@ -130,6 +143,14 @@ impl Services {
             secrets: secrets.clone(),
             revocations: revocations.clone(),
         };
+        let admin = AdminService {
+            db: db.clone(),
+            clock: Arc::clone(&clock),
+            passwords: passwords.clone(),
+            policy: accounts.policy.clone(),
+            revocations: revocations.clone(),
+            media: media.clone(),
+        };
         let auth = AuthService {
             db: db.clone(),
             passwords,
@@ -162,7 +183,12 @@ impl Services {
                 refresh_per_ip: settings.refresh_rate_per_ip,
             },
         };
-        Ok(Self { accounts, auth, clock, kv, db })
+        let audit = AuditLog {
+            db: db.clone(),
+            clock: Arc::clone(&clock),
+            retention: (settings.audit_retention_days > 0).then(|| secs(settings.audit_retention_days * 24 * 3600)),
+        };
+        Ok(Self { accounts, admin, auth, audit, clock, kv, db, media })
     }
 }
 
@@ -208,6 +234,7 @@ impl App {
     /// Builds the application on the given clock (a manual clock lets tests move time).
     pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> AppResult<Self> {
         let services = Services::build(&settings, clock).await?;
+        services.audit.spawn_pruning();
         let schema: IdgateSchema = graphql::build_schema(services.clone(), &settings);
         let router = http::router(HttpState {
             schema,

@@ -102,6 +102,11 @@ pub struct Settings {
     pub refresh_rate_per_ip: u32,
     /// Largest accepted GraphQL request body in bytes.
     pub max_body_bytes: usize,
+    /// Directory avatar images are stored in and served from (`/media/…`); created if missing.
+    pub media_dir: PathBuf,
+    /// Largest accepted avatar upload in bytes (a multipart request may exceed it by
+    /// `max_body_bytes` for its other parts).
+    pub avatar_max_bytes: usize,
     /// Maximum query depth.
     pub query_depth_limit: usize,
     /// Maximum query complexity; each auth mutation costs `AUTH_MUTATION_COST`.
@@ -149,6 +154,8 @@ pub struct Settings {
     pub sms_auth_token: Option<SecretString>,
     /// Sender number or id for SMS.
     pub sms_from: String,
+    /// Days audit events are kept (0: forever); older ones are pruned hourly.
+    pub audit_retention_days: u64,
 }
 
 impl Default for Settings {
@@ -190,6 +197,8 @@ impl Default for Settings {
             otp_rate_per_ip: 30,
             refresh_rate_per_ip: 120,
             max_body_bytes: 64 * 1024,
+            media_dir: PathBuf::from("media"),
+            avatar_max_bytes: 2 * 1024 * 1024,
             query_depth_limit: 12,
             query_complexity_limit: 1000,
             introspection: true,
@@ -213,6 +222,7 @@ impl Default for Settings {
             sms_account_sid: None,
             sms_auth_token: None,
             sms_from: "idgate".into(),
+            audit_retention_days: 0,
         }
     }
 }
@@ -226,7 +236,12 @@ impl Settings {
     /// Reads `IDGATE_*` from the environment over the defaults, then validates.
     pub fn from_env() -> Result<Self, ConfigError> {
         // Variables read elsewhere (the CLI, the test harness) are not settings.
-        let env = Env::prefixed("IDGATE_").ignore(&["superuser_password", "test_database_url", "test_redis_url"]);
+        let env = Env::prefixed("IDGATE_").ignore(&[
+            "superuser_password",
+            "test_database_url",
+            "test_redis_url",
+            "bench_database_url",
+        ]);
         Self::from_figment(Figment::new().merge(env))
     }
 
@@ -281,6 +296,7 @@ impl Settings {
             ("OTP_TTL_SECS", self.otp_ttl_secs),
             ("OTP_MAX_ATTEMPTS", u64::from(self.otp_max_attempts)),
             ("MAX_BODY_BYTES", self.max_body_bytes as u64),
+            ("AVATAR_MAX_BYTES", self.avatar_max_bytes as u64),
             ("HASH_QUEUE_LIMIT", self.hash_queue_limit as u64),
             ("TOKEN_CACHE_CAPACITY", self.token_cache_capacity as u64),
             ("DATABASE_MAX_CONNECTIONS", u64::from(self.database_max_connections)),
@@ -363,6 +379,12 @@ mod tests {
         assert!(err.contains("IDGATE_LOGIN_OTP"), "{err}");
         let err = with(&[("password_min_length", "6")]).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("IDGATE_PASSWORD_MIN_LENGTH"), "{err}");
+    }
+
+    #[test]
+    fn an_avatar_cap_of_zero_is_refused() {
+        let err = with(&[("avatar_max_bytes", "0")]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("IDGATE_AVATAR_MAX_BYTES"), "{err}");
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub async fn connect(url: &str, max_connections: u32) -> AppResult<DatabaseConne
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
+                // 64 MiB of page cache per connection (SQLite's default is 2 MB): a directory
+                // search that scans the users table stays in memory.
+                .pragma("cache_size", "-65536")
         });
     Database::connect(options).await.map_err(AppError::internal)
 }

@@ -14,6 +14,9 @@ pub enum AppError {
     /// FORBIDDEN: authenticated, but not allowed.
     #[error("not allowed")]
     Forbidden,
+    /// FORBIDDEN, with the rule that refused it (for admin actions).
+    #[error("not allowed: {0}")]
+    NotAllowed(&'static str),
     /// BAD_USER_INPUT: an input field failed to parse; `field` names it.
     #[error("{message}")]
     BadUserInput { field: &'static str, message: String },
@@ -60,7 +63,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthenticated => "UNAUTHENTICATED",
-            Self::Forbidden => "FORBIDDEN",
+            Self::Forbidden | Self::NotAllowed(_) => "FORBIDDEN",
             Self::BadUserInput { .. } => "BAD_USER_INPUT",
             Self::InvalidCredentials => "INVALID_CREDENTIALS",
             Self::OtpInvalid { .. } => "OTP_INVALID",

@@ -5,7 +5,9 @@
 //! the [`app::Services`] value they are given, so tests swap time and delivery without globals.
 
 pub mod accounts; // registration, profiles and the parsed user types
+pub mod admin; // user administration: directory, roles, lifecycle
 pub mod app; // bootstrap: settings -> database, KV, keys, services, router
+pub mod audit; // the audit log: recording, listing, retention
 pub mod auth; // login, one-time-code challenges, tokens and sessions
 pub mod client; // who is calling: IP and user agent
 pub mod clock; // injectable wall clock
@@ -16,5 +18,6 @@ pub mod error; // AppError, the one error every service returns
 pub mod graphql; // schema assembly, limits, error mapping, the Viewer
 pub mod http; // axum routes: /graphql, health, JWKS
 pub mod kv; // ephemeral state with TTLs: Redis or in-process memory
+pub mod media; // avatar images: validation, re-encoding, storage
 pub mod notify; // outgoing mail and text messages, and their templates
 pub mod security; // password hashing pool, password policy, codes, crypto helpers

@@ -7,6 +7,8 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_create_users;
 mod m20261121_000002_create_sessions;
 mod m20261121_000003_create_server_keys;
+mod m20261121_000004_create_audit_events;
+mod m20261121_000005_index_users_for_listing;
 
 pub struct Migrator;
 
@@ -17,6 +19,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_create_users::Migration),
             Box::new(m20261121_000002_create_sessions::Migration),
             Box::new(m20261121_000003_create_server_keys::Migration),
+            Box::new(m20261121_000004_create_audit_events::Migration),
+            Box::new(m20261121_000005_index_users_for_listing::Migration),
         ]
     }
 }

@@ -1,11 +1,14 @@
 //! GraphQL face of accounts: `register`, `me` and the `User` type with its guarded fields.
 
-use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::model::{DateOfBirth, Email, Gender, NewUser, Password, PersonName, Phone, Role, User, Username};
+use super::model::{
+    DateOfBirth, Email, Gender, Locale, NewUser, Password, PersonName, Phone, ProfileChanges, Role, User, Username,
+};
 use crate::{
     app::Services,
+    auth::graphql::SessionView,
     client::ClientInfo,
     error::{AppError, AppResult},
     graphql::{
@@ -62,6 +65,11 @@ impl UserView {
         self.user.last_name.as_deref()
     }
 
+    /// The avatar (`uploadAvatar`): a PNG of at most 512×512, public like the image itself.
+    async fn avatar_url(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        Ok(ctx.data::<Services>()?.media.avatar_url(&self.user))
+    }
+
     /// E.164.
     #[graphql(guard = "self.guard()")]
     async fn phone(&self) -> Option<&str> {
@@ -101,6 +109,14 @@ impl UserView {
     #[graphql(guard = "self.guard()")]
     async fn last_login_at(&self) -> Option<DateTime<Utc>> {
         self.user.last_login_at
+    }
+
+    /// The account's live sessions, most recently used first.
+    #[graphql(guard = "self.guard()")]
+    async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<SessionView>> {
+        let current = ctx.data::<Viewer>()?.principal().map(|p| p.session_id);
+        let sessions = ctx.data::<Services>()?.auth.sessions_of(self.user.id).await?;
+        Ok(sessions.into_iter().map(|session| SessionView::new(session, current)).collect())
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -179,6 +195,67 @@ pub struct ResetPasswordInput {
 #[derive(SimpleObject)]
 pub struct VerifyPhonePayload {
     pub user: UserView,
+}
+
+/// Changes to the caller's profile. An absent field stays as it is; `null` clears it.
+#[derive(InputObject)]
+pub struct UpdateMeInput {
+    pub username: MaybeUndefined<String>,
+    pub first_name: MaybeUndefined<String>,
+    pub last_name: MaybeUndefined<String>,
+    pub date_of_birth: MaybeUndefined<NaiveDate>,
+    pub gender: MaybeUndefined<Gender>,
+    /// A language tag like `en` or `es-MX`; picks the language of messages.
+    pub locale: MaybeUndefined<String>,
+    /// A new number is stored unverified (see `requestPhoneVerification`).
+    pub phone: MaybeUndefined<String>,
+    /// A new address takes effect once verified; the old one is told.
+    pub email: Option<String>,
+    /// Required to change the phone or email of an account with a password.
+    pub current_password: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct UpdateMePayload {
+    pub user: UserView,
+    /// A verification mail went to the new email; it replaces the old one once verified.
+    pub email_change_pending: bool,
+}
+
+/// Parses a clearable field: absent -> no change, null -> clear, value -> parsed value.
+fn clearable<T>(
+    value: MaybeUndefined<String>,
+    parse: impl FnOnce(&str) -> AppResult<T>,
+) -> AppResult<Option<Option<T>>> {
+    match value {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Ok(Some(None)),
+        MaybeUndefined::Value(raw) => parse(&raw).map(|v| Some(Some(v))),
+    }
+}
+
+impl UpdateMeInput {
+    fn changes(self, today: NaiveDate) -> AppResult<(ProfileChanges, Option<Email>, Option<Password>)> {
+        let changes = ProfileChanges {
+            username: clearable(self.username, Username::parse)?,
+            first_name: clearable(self.first_name, |n| PersonName::parse(n, "firstName"))?,
+            last_name: clearable(self.last_name, |n| PersonName::parse(n, "lastName"))?,
+            date_of_birth: match self.date_of_birth {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(date) => Some(Some(DateOfBirth::parse(date, today)?)),
+            },
+            gender: match self.gender {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(gender) => Some(Some(gender)),
+            },
+            locale: clearable(self.locale, Locale::parse)?,
+            phone: clearable(self.phone, Phone::parse)?,
+        };
+        let email = self.email.as_deref().map(Email::parse).transpose()?;
+        Ok((changes, email, optional_password(self.current_password, "currentPassword")?))
+    }
 }
 
 fn optional_password(raw: Option<String>, field: &'static str) -> AppResult<Option<Password>> {
@@ -318,6 +395,29 @@ impl AccountsMutation {
         let password = optional_password(current_password, "currentPassword")?;
         let accounts = &ctx.data::<Services>()?.accounts;
         accounts.request_phone_verification(principal.user_id, &phone, password, ctx.data::<ClientInfo>()?).await?;
+        Ok(true)
+    }
+
+    /// Edits the caller's profile. Errors: BAD_USER_INPUT, CONFLICT (`username`),
+    /// INVALID_CREDENTIALS (phone or email change with a wrong password), RATE_LIMITED.
+    #[graphql(guard = "SignedIn")]
+    async fn update_me(&self, ctx: &Context<'_>, input: UpdateMeInput) -> Result<UpdateMePayload> {
+        let principal = ctx.data::<Viewer>()?.require()?;
+        let services = ctx.data::<Services>()?;
+        let (changes, email, password) = input.changes(services.clock.now().date_naive())?;
+        let client = ctx.data::<ClientInfo>()?;
+        let update = services.accounts.update_profile(principal.user_id, changes, email, password, client).await?;
+        Ok(UpdateMePayload { user: UserView::owner(update.user), email_change_pending: update.email_change_pending })
+    }
+
+    /// Deactivates the caller's account; every session ends. Only an admin can reactivate it.
+    /// Errors: INVALID_CREDENTIALS.
+    #[graphql(guard = "SignedIn", complexity = "AUTH_MUTATION_COST")]
+    async fn deactivate_me(&self, ctx: &Context<'_>, password: String) -> Result<bool> {
+        let principal = ctx.data::<Viewer>()?.require()?;
+        let password = Password::parse(password, "password")?;
+        let accounts = &ctx.data::<Services>()?.accounts;
+        accounts.deactivate_self(principal.user_id, password, ctx.data::<ClientInfo>()?).await?;
         Ok(true)
     }
 

@@ -277,6 +277,8 @@ pub struct User {
     pub phone: Option<String>,
     pub date_of_birth: Option<NaiveDate>,
     pub gender: Option<Gender>,
+    /// File name of the avatar in the media directory (see `media`).
+    pub avatar: Option<String>,
     pub locale: Option<String>,
     pub role: Role,
     pub is_active: bool,
@@ -285,6 +287,58 @@ pub struct User {
     pub last_login_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A locale tag such as `en`, `es-MX`: 2 to 16 letters, digits and dashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Locale(String);
+
+impl Locale {
+    pub fn parse(raw: &str) -> AppResult<Self> {
+        let tag = raw.trim();
+        let plausible = (2..=16).contains(&tag.len()) && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !plausible {
+            return Err(AppError::bad_input("locale", "must be a language tag like en or es-MX"));
+        }
+        Ok(Self(tag.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Profile fields to change: `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChanges {
+    pub username: Option<Option<Username>>,
+    pub first_name: Option<Option<PersonName>>,
+    pub last_name: Option<Option<PersonName>>,
+    pub date_of_birth: Option<Option<DateOfBirth>>,
+    pub gender: Option<Option<Gender>>,
+    pub locale: Option<Option<Locale>>,
+    /// A new phone is stored unverified.
+    pub phone: Option<Option<Phone>>,
+}
+
+impl ProfileChanges {
+    /// The GraphQL names of the fields that change (for the audit detail).
+    pub fn field_names(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        let mut note = |set: bool, name| {
+            if set {
+                names.push(name);
+            }
+        };
+        note(self.username.is_some(), "username");
+        note(self.first_name.is_some(), "firstName");
+        note(self.last_name.is_some(), "lastName");
+        note(self.date_of_birth.is_some(), "dateOfBirth");
+        note(self.gender.is_some(), "gender");
+        note(self.locale.is_some(), "locale");
+        note(self.phone.is_some(), "phone");
+        names
+    }
 }
 
 /// A validated registration.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::model::{Gender, NewUser, Role, User, UserId};
+use super::model::{Gender, NewUser, ProfileChanges, Role, User, UserId};
 use crate::{
     db::unique_violation,
     entity::users,
@@ -28,6 +28,7 @@ pub fn to_user(row: users::Model) -> User {
         phone: row.phone,
         date_of_birth: row.date_of_birth,
         gender: row.gender.as_deref().and_then(Gender::from_db),
+        avatar: row.avatar,
         locale: row.locale,
         role: Role::from_db(&row.role),
         is_active: row.is_active,
@@ -97,6 +98,21 @@ pub async fn username_taken(db: &impl ConnectionTrait, username: &str) -> AppRes
     let found =
         users::Entity::find().filter(users::Column::Username.eq(username)).one(db).await.map_err(AppError::internal)?;
     Ok(found.is_some())
+}
+
+/// The current role and active flag of a user, in one narrow query (run on every
+/// authenticated request).
+pub async fn role_and_status(db: &impl ConnectionTrait, id: UserId) -> AppResult<Option<(Role, bool)>> {
+    use sea_orm::QuerySelect;
+    let row: Option<(String, bool)> = users::Entity::find_by_id(id.0)
+        .select_only()
+        .column(users::Column::Role)
+        .column(users::Column::IsActive)
+        .into_tuple()
+        .one(db)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(row.map(|(role, active)| (Role::from_db(&role), active)))
 }
 
 /// Stamps a successful login.
@@ -224,4 +240,106 @@ pub async fn set_password_hash(
         ..Default::default()
     };
     row.update(db).await.map(drop).map_err(AppError::internal)
+}
+
+/// Saves profile changes; a changed phone is stored unverified.
+///
+/// Errors: CONFLICT (`username`).
+pub async fn update_profile(
+    db: &impl ConnectionTrait,
+    id: UserId,
+    changes: &ProfileChanges,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let mut row =
+        users::ActiveModel { id: sea_orm::ActiveValue::Unchanged(id.0), updated_at: Set(now), ..Default::default() };
+    if let Some(username) = &changes.username {
+        row.username = Set(username.as_ref().map(|u| u.as_str().to_owned()));
+    }
+    if let Some(name) = &changes.first_name {
+        row.first_name = Set(name.as_ref().map(|n| n.as_str().to_owned()));
+    }
+    if let Some(name) = &changes.last_name {
+        row.last_name = Set(name.as_ref().map(|n| n.as_str().to_owned()));
+    }
+    if let Some(date) = &changes.date_of_birth {
+        row.date_of_birth = Set(date.map(|d| d.date()));
+    }
+    if let Some(gender) = &changes.gender {
+        row.gender = Set(gender.map(|g| g.as_str().to_owned()));
+    }
+    if let Some(locale) = &changes.locale {
+        row.locale = Set(locale.as_ref().map(|l| l.as_str().to_owned()));
+    }
+    if let Some(phone) = &changes.phone {
+        row.phone = Set(phone.as_ref().map(|p| p.as_str().to_owned()));
+        row.phone_verified_at = Set(None);
+    }
+    row.update(db).await.map(drop).map_err(|e| match unique_violation(&e) {
+        Some(_) => AppError::Conflict { field: "username" },
+        None => AppError::internal(e),
+    })
+}
+
+/// Activates or deactivates an account.
+pub async fn set_active(db: &impl ConnectionTrait, id: UserId, active: bool, now: DateTime<Utc>) -> AppResult<()> {
+    let row = users::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(id.0),
+        is_active: Set(active),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    row.update(db).await.map(drop).map_err(AppError::internal)
+}
+
+/// Sets the email and its verification time directly (an admin's edit).
+///
+/// Errors: CONFLICT (`email`).
+pub async fn set_email(
+    db: &impl ConnectionTrait,
+    id: UserId,
+    email: &str,
+    verified_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let row = users::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(id.0),
+        email: Set(Some(email.to_owned())),
+        email_verified_at: Set(verified_at),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    row.update(db).await.map(drop).map_err(|e| match unique_violation(&e) {
+        Some(_) => AppError::Conflict { field: "email" },
+        None => AppError::internal(e),
+    })
+}
+
+/// The stored avatar file name of a user.
+pub async fn avatar_of(db: &impl ConnectionTrait, id: UserId) -> AppResult<Option<String>> {
+    let row = users::Entity::find_by_id(id.0).one(db).await.map_err(AppError::internal)?;
+    Ok(row.and_then(|r| r.avatar))
+}
+
+/// Deletes a user row; sessions go with it (foreign key cascade).
+pub async fn delete(db: &impl ConnectionTrait, id: UserId) -> AppResult<()> {
+    users::Entity::delete_by_id(id.0).exec(db).await.map(drop).map_err(AppError::internal)
+}
+
+/// Active superusers, for the rule that one must remain. The rows are locked (FOR UPDATE on
+/// PostgreSQL; SQLite serialises writers anyway), so two superusers deactivating each other at
+/// once cannot both succeed.
+pub async fn count_active_superusers(db: &impl ConnectionTrait) -> AppResult<u64> {
+    use sea_orm::QuerySelect;
+    let ids: Vec<Uuid> = users::Entity::find()
+        .select_only()
+        .column(users::Column::Id)
+        .filter(users::Column::Role.eq(Role::Superuser.as_str()))
+        .filter(users::Column::IsActive.eq(true))
+        .lock_exclusive()
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(ids.len() as u64)
 }

@@ -83,6 +83,13 @@ pub struct SessionView {
     current: bool,
 }
 
+impl SessionView {
+    /// `current_session` is the session of the request's access token, if any.
+    pub fn new(session: Session, current_session: Option<uuid::Uuid>) -> Self {
+        Self { current: Some(session.id) == current_session, session }
+    }
+}
+
 #[Object(name = "Session")]
 impl SessionView {
     async fn id(&self) -> ID {
@@ -173,11 +180,8 @@ impl AuthQuery {
     #[graphql(guard = "SignedIn")]
     async fn my_sessions(&self, ctx: &Context<'_>) -> Result<Vec<SessionView>> {
         let principal = ctx.data::<Viewer>()?.require()?;
-        let sessions = ctx.data::<Services>()?.auth.sessions(principal).await?;
-        Ok(sessions
-            .into_iter()
-            .map(|session| SessionView { current: session.id == principal.session_id, session })
-            .collect())
+        let sessions = ctx.data::<Services>()?.auth.sessions_of(principal.user_id).await?;
+        Ok(sessions.into_iter().map(|session| SessionView::new(session, Some(principal.session_id))).collect())
     }
 
     /// Public settings of this server.

@@ -11,7 +11,8 @@ use crate::accounts::model::{Role, User, UserId};
 pub struct Principal {
     pub user_id: UserId,
     pub session_id: Uuid,
-    /// The role claimed when the token was issued: a hint, not an authorization.
+    /// The account's role: as claimed by the token after `TokenService::verify`, as it is now in
+    /// the database after `AuthService::authenticate` (the one authorization relies on).
     pub role: Role,
 }
 

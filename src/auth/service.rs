@@ -13,6 +13,7 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use secrecy::ExposeSecret;
+use serde_json::json;
 use uuid::Uuid;
 
 use super::{
@@ -25,6 +26,10 @@ use crate::{
     accounts::{
         model::{Email, Password, Phone, User, UserId},
         repo as users,
+    },
+    audit::{
+        model::{AuditKind, NewAuditEvent},
+        repo as audit,
     },
     client::ClientInfo,
     clock::Clock,
@@ -120,17 +125,31 @@ impl AuthService {
             None => (None, None),
         };
         let matched = self.passwords.verify(password.secret(), hash).await?;
-        let user = match user {
-            Some(user) if matched => user,
-            _ => return Err(AppError::InvalidCredentials),
+        let refused = match &user {
+            Some(_) if !matched => Some("wrong_password"),
+            None => Some("unknown_account"),
+            Some(user) if !user.is_active => Some("inactive"),
+            // Checked only after the password, so it tells nothing to someone without it.
+            Some(user) if self.policy.require_email_verification && user.email_verified_at.is_none() => {
+                Some("email_not_verified")
+            }
+            Some(_) => None,
         };
-        if !user.is_active {
-            return Err(AppError::AccountInactive);
+        if let Some(reason) = refused {
+            let mut event = NewAuditEvent::new(AuditKind::LoginFailed, self.clock.now())
+                .client(client)
+                .detail(json!({ "reason": reason, "method": "password" }));
+            if let Some(user) = &user {
+                event = event.user(user.id).actor(Some(user.id));
+            }
+            audit::record(&self.db, event).await?;
+            return Err(match reason {
+                "inactive" => AppError::AccountInactive,
+                "email_not_verified" => AppError::EmailNotVerified,
+                _ => AppError::InvalidCredentials,
+            });
         }
-        // Checked only after the password, so it tells nothing to someone without it.
-        if self.policy.require_email_verification && user.email_verified_at.is_none() {
-            return Err(AppError::EmailNotVerified);
-        }
+        let Some(user) = user else { return Err(AppError::InvalidCredentials) };
         match self.policy.login_otp {
             LoginOtp::Off => Ok(LoginOutcome::Granted(Box::new(self.grant_session(user, device_name, client).await?))),
             LoginOtp::Email => {
@@ -179,7 +198,17 @@ impl AuthService {
         let key = challenge_key(challenge_id)?;
         let challenge = self.read_challenge(&key).await?.ok_or(AppError::OtpInvalid { attempts_remaining: 0 })?;
         // Tries, expiry and single use are the code's business; the challenge only says for whom.
-        match self.secrets.verify_code::<()>(LOGIN_CODE, challenge_id, code).await {
+        let checked = self.secrets.verify_code::<()>(LOGIN_CODE, challenge_id, code).await;
+        if let Err(error @ (AppError::OtpInvalid { .. } | AppError::OtpExpired)) = &checked {
+            let mut event = NewAuditEvent::new(AuditKind::OtpFailed, self.clock.now())
+                .client(client)
+                .detail(json!({ "channel": challenge.channel, "error": error.code() }));
+            if let Some(user) = challenge.user_id {
+                event = event.user(UserId(user));
+            }
+            audit::record(&self.db, event).await?;
+        }
+        match checked {
             Ok(()) => self.kv.delete(&key).await?,
             Err(dead @ AppError::OtpInvalid { attempts_remaining: 0 }) => {
                 // Out of tries: the whole challenge dies, so a resend cannot revive it.
@@ -288,12 +317,21 @@ impl AuthService {
     /// Resolves a bearer access token to its principal, refusing revoked sessions.
     ///
     /// Errors: UNAUTHENTICATED.
+    ///
+    /// The principal's role is the account's role as it is now, read from the database: the
+    /// token's role claim is a hint for other services, so a demoted admin's token loses its
+    /// power at once, and a deactivated or deleted account's token stops working.
     pub async fn authenticate(&self, access_token: &str) -> AppResult<Principal> {
         let principal = self.tokens.verify(access_token)?;
         if self.revocations.is_revoked(principal.session_id).await? {
             return Err(AppError::Unauthenticated);
         }
-        Ok(principal)
+        let (role, active) =
+            users::role_and_status(&self.db, principal.user_id).await?.ok_or(AppError::Unauthenticated)?;
+        if !active {
+            return Err(AppError::Unauthenticated);
+        }
+        Ok(Principal { role, ..principal })
     }
 
     /// Revokes the caller's session, named by its access token or by a refresh token.
@@ -321,8 +359,14 @@ impl AuthService {
 
     /// Revokes every live session of the caller, in one transaction; returns how many.
     pub async fn logout_all(&self, caller: Principal) -> AppResult<u64> {
+        let now = self.clock.now();
         let txn = self.db.begin().await.map_err(AppError::internal)?;
-        let revoked = repo::revoke_all_sessions(&txn, caller.user_id, None, "logout_all", self.clock.now()).await?;
+        let revoked = repo::revoke_all_sessions(&txn, caller.user_id, None, "logout_all", now).await?;
+        let event = NewAuditEvent::new(AuditKind::SessionRevoked, now)
+            .user(caller.user_id)
+            .actor(Some(caller.user_id))
+            .detail(json!({ "reason": "logout_all", "count": revoked.len() }));
+        audit::record(&txn, event).await?;
         txn.commit().await.map_err(AppError::internal)?;
         self.revocations.mark(&revoked, "logout_all").await?;
         Ok(revoked.len() as u64)
@@ -342,10 +386,10 @@ impl AuthService {
         }
     }
 
-    /// The caller's live sessions, most recently used first.
-    pub async fn sessions(&self, caller: Principal) -> AppResult<Vec<Session>> {
+    /// A user's live sessions, most recently used first.
+    pub async fn sessions_of(&self, user: UserId) -> AppResult<Vec<Session>> {
         let now = self.clock.now();
-        let sessions = repo::live_sessions(&self.db, caller.user_id, now).await?;
+        let sessions = repo::live_sessions(&self.db, user, now).await?;
         Ok(sessions.into_iter().filter(|s| !self.session_lapsed(s, now)).collect())
     }
 
@@ -361,7 +405,19 @@ impl AuthService {
 
     /// Marks a session revoked in the database and in the KV (for its live access tokens).
     async fn revoke(&self, session_id: Uuid, reason: &str) -> AppResult<bool> {
-        let revoked = repo::revoke_session(&self.db, session_id, reason, self.clock.now()).await?;
+        let now = self.clock.now();
+        let txn = self.db.begin().await.map_err(AppError::internal)?;
+        let revoked = repo::revoke_session(&txn, session_id, reason, now).await?;
+        if revoked {
+            let owner = repo::find_session(&txn, session_id).await?.map(|r| r.session.user_id);
+            let mut event = NewAuditEvent::new(AuditKind::SessionRevoked, now)
+                .detail(json!({ "session": session_id.to_string(), "reason": reason }));
+            if let Some(owner) = owner {
+                event = event.user(owner).actor((reason != "refresh_reuse").then_some(owner));
+            }
+            audit::record(&txn, event).await?;
+        }
+        txn.commit().await.map_err(AppError::internal)?;
         self.revocations.mark(&[session_id], reason).await?;
         Ok(revoked)
     }
@@ -393,6 +449,12 @@ impl AuthService {
         )
         .await?;
         users::record_login(&txn, user.id, now).await?;
+        let event = NewAuditEvent::new(AuditKind::LoginSucceeded, now)
+            .user(user.id)
+            .actor(Some(user.id))
+            .client(client)
+            .detail(json!({ "session": id.to_string() }));
+        audit::record(&txn, event).await?;
         txn.commit().await.map_err(AppError::internal)?;
         let user = User { last_login_at: Some(now), ..user };
         let access_token = self.tokens.issue(user.id, id, user.role)?;

@@ -1,4 +1,6 @@
-//! Named authorization rules, used as async-graphql guards on fields and mutations.
+//! Named authorization rules, used as async-graphql guards on fields and mutations: signed in,
+//! at least a role (admin, superuser), self or admin. Roles come from the Viewer, which holds
+//! the account's role as it is now in the database, never an older token's claim.
 
 use async_graphql::{Context, Guard, Result};
 
@@ -19,6 +21,26 @@ impl Guard for SignedIn {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
         viewer(ctx).require()?;
         Ok(())
+    }
+}
+
+/// Passes for callers whose current role is at least `0` (ADMIN or SUPERUSER).
+pub struct AtLeast(pub Role);
+
+impl AtLeast {
+    /// Admins and superusers.
+    pub const ADMIN: Self = Self(Role::Admin);
+    /// Superusers only.
+    pub const SUPERUSER: Self = Self(Role::Superuser);
+}
+
+impl Guard for AtLeast {
+    async fn check(&self, ctx: &Context<'_>) -> Result<()> {
+        let principal = viewer(ctx).require()?;
+        if principal.role >= self.0 {
+            return Ok(());
+        }
+        Err(AppError::Forbidden.into())
     }
 }
 

@@ -9,9 +9,12 @@ use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 use crate::{
     accounts::graphql::{AccountsMutation, AccountsQuery},
+    admin::graphql::{AdminMutation, AdminQuery},
     app::Services,
+    audit::graphql::AuditQuery,
     auth::graphql::{AuthMutation, AuthQuery},
     config::Settings,
+    media::graphql::MediaMutation,
 };
 
 /// Complexity charged for each mutation that hashes a password, sends a message or checks a
@@ -20,10 +23,10 @@ use crate::{
 pub const AUTH_MUTATION_COST: usize = 400;
 
 #[derive(MergedObject, Default)]
-pub struct Query(AccountsQuery, AuthQuery);
+pub struct Query(AccountsQuery, AdminQuery, AuthQuery, AuditQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(AccountsMutation, AuthMutation);
+pub struct Mutation(AccountsMutation, AdminMutation, AuthMutation, MediaMutation);
 
 pub type IdgateSchema = Schema<Query, Mutation, EmptySubscription>;
 

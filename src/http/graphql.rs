@@ -1,16 +1,26 @@
 //! The GraphQL over HTTP transport, stricter than the stock integration as an auth server
 //! must be (https://graphql.github.io/graphql-over-http/draft/):
 //! - POST with a JSON body (`application/json`), capped in size; no batched arrays;
+//! - POST with `multipart/form-data` for file uploads (`uploadAvatar`), following the GraphQL
+//!   multipart request spec (https://github.com/jaydenseric/graphql-multipart-request-spec):
+//!   one file of at most `IDGATE_AVATAR_MAX_BYTES`, no batches, and only with an
+//!   `Authorization: Bearer` header. Uploads are for signed-in users, and since
+//!   `multipart/form-data` is a CORS-safelisted type a cross-site HTML form could post it; it
+//!   cannot add that header;
 //! - GET only for queries (a mutation over GET is 405 with `Allow: POST`), or GraphiQL for a
 //!   browser; every other method 405;
 //! - the response media type negotiated from `Accept`: `application/graphql-response+json`
 //!   (with 400 for requests that fail before execution) or `application/json` (always 200).
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc};
 
 use async_graphql::{
-    http::GraphiQLSource,
-    parser::{parse_query, types::OperationType},
+    BatchRequest, Name, ParseRequestError, Value,
+    http::{GraphiQLSource, MultipartOptions, receive_batch_body},
+    parser::{
+        Positioned, parse_query,
+        types::{Directive, OperationType, Selection, SelectionSet},
+    },
 };
 use axum::{
     body::{Body, Bytes},
@@ -74,6 +84,9 @@ pub async fn post(
 ) -> Response {
     let content_type =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<mime::Mime>().ok());
+    if content_type.as_ref().is_some_and(|m| m.essence_str() == mime::MULTIPART_FORM_DATA.essence_str()) {
+        return post_multipart(&state, peer, &headers, body).await;
+    }
     let json_body = content_type.is_some_and(|m| {
         let essence = m.essence_str();
         (essence == APPLICATION_JSON || essence == GRAPHQL_RESPONSE_JSON)
@@ -100,6 +113,47 @@ pub async fn post(
         Err(_) => return plain(StatusCode::BAD_REQUEST, "the body is not a GraphQL request in JSON"),
     };
     execute(&state, request, &headers, peer, format).await
+}
+
+/// POST /graphql with `multipart/form-data`: an `operations` part (one GraphQL request in
+/// JSON), a `map` part, and at most one file of at most `avatar_max_bytes`. The body may exceed
+/// that by `max_body_bytes` for the other parts and the framing.
+async fn post_multipart(state: &HttpState, peer: SocketAddr, headers: &HeaderMap, body: Body) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
+    if !bearer {
+        return plain(StatusCode::BAD_REQUEST, "multipart requests need an Authorization: Bearer header");
+    }
+    let Some(format) = negotiate(headers) else {
+        return plain(
+            StatusCode::NOT_ACCEPTABLE,
+            "Accept must allow application/graphql-response+json or application/json",
+        );
+    };
+    let max_file = state.services.media.max_bytes();
+    let bytes = match axum::body::to_bytes(body, max_file.saturating_add(state.max_body_bytes)).await {
+        Ok(bytes) => bytes,
+        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body is too large"),
+    };
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    // Only a per-part cap: `max_num_files` would cap the whole stream (operations and map
+    // included) at `max_file`, so the number of files is checked below instead.
+    let options = MultipartOptions::default().max_file_size(max_file);
+    let request = match receive_batch_body(content_type, &bytes[..], options).await {
+        Ok(BatchRequest::Single(request)) => request,
+        Ok(BatchRequest::Batch(_)) => return plain(StatusCode::BAD_REQUEST, "batched requests are not supported"),
+        Err(ParseRequestError::PayloadTooLarge) => {
+            return plain(StatusCode::PAYLOAD_TOO_LARGE, "the file is too large");
+        }
+        Err(_) => return plain(StatusCode::BAD_REQUEST, "the body is not a GraphQL multipart request"),
+    };
+    if request.uploads.len() > 1 {
+        return plain(StatusCode::BAD_REQUEST, "send at most one file per request");
+    }
+    execute(state, request, headers, peer, format).await
 }
 
 #[derive(Deserialize)]
@@ -175,6 +229,9 @@ async fn execute(
     peer: SocketAddr,
     format: Format,
 ) -> Response {
+    if names_missing_upload(&request) {
+        return plain(StatusCode::BAD_REQUEST, "an Upload value must name a file sent with the request");
+    }
     let viewer = resolve_viewer(state, headers).await;
     let client = ClientInfo {
         ip: Some(peer.ip().to_string()),
@@ -204,6 +261,75 @@ async fn execute(
             tracing::error!(error = %e, "could not serialise a GraphQL response");
             plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
         }
+    }
+}
+
+/// The placeholder async-graphql's multipart parser puts where a file goes, followed by the
+/// file's index.
+const UPLOAD_PLACEHOLDER: &str = "#__graphql_file__:";
+
+/// Whether any string in the request's variables or document is an upload placeholder that
+/// does not name a file the request carries. async-graphql's `Upload` trusts placeholders (a
+/// forged one panics it), so only those its multipart parser wrote may reach execution.
+fn names_missing_upload(request: &async_graphql::Request) -> bool {
+    let files = request.uploads.len();
+    let bad =
+        |s: &str| s.strip_prefix(UPLOAD_PLACEHOLDER).is_some_and(|n| !n.parse::<usize>().is_ok_and(|i| i < files));
+    if request.variables.values().any(|v| const_has(v, &bad)) {
+        return true;
+    }
+    // Without a quote the document holds no string; one that does not parse never executes.
+    if !request.query.contains('"') {
+        return false;
+    }
+    let Ok(document) = parse_query(&request.query) else { return false };
+    let operations = document.operations.iter().any(|(_, op)| {
+        op.node.variable_definitions.iter().any(|d| d.node.default_value().is_some_and(|v| const_has(v, &bad)))
+            || directives_have(&op.node.directives, &bad)
+            || selections_have(&op.node.selection_set.node, &bad)
+    });
+    operations
+        || document
+            .fragments
+            .values()
+            .any(|f| directives_have(&f.node.directives, &bad) || selections_have(&f.node.selection_set.node, &bad))
+}
+
+fn selections_have(set: &SelectionSet, bad: &impl Fn(&str) -> bool) -> bool {
+    set.items.iter().any(|item| {
+        directives_have(item.node.directives(), bad)
+            || match &item.node {
+                Selection::Field(field) => {
+                    field.node.arguments.iter().any(|(_, v)| {
+                        const_has(&v.node.clone().into_const_with(null_variable).unwrap_or_default(), bad)
+                    }) || selections_have(&field.node.selection_set.node, bad)
+                }
+                Selection::InlineFragment(fragment) => selections_have(&fragment.node.selection_set.node, bad),
+                Selection::FragmentSpread(_) => false,
+            }
+    })
+}
+
+fn directives_have(directives: &[Positioned<Directive>], bad: &impl Fn(&str) -> bool) -> bool {
+    directives.iter().any(|d| {
+        d.node
+            .arguments
+            .iter()
+            .any(|(_, v)| const_has(&v.node.clone().into_const_with(null_variable).unwrap_or_default(), bad))
+    })
+}
+
+/// Variables inside a document's literals read as null: their values are checked separately.
+fn null_variable(_: Name) -> Result<Value, Infallible> {
+    Ok(Value::Null)
+}
+
+fn const_has(value: &Value, bad: &impl Fn(&str) -> bool) -> bool {
+    match value {
+        Value::String(s) => bad(s),
+        Value::List(items) => items.iter().any(|v| const_has(v, bad)),
+        Value::Object(fields) => fields.values().any(|v| const_has(v, bad)),
+        _ => false,
     }
 }
 

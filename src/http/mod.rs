@@ -1,10 +1,12 @@
-//! HTTP routes: /graphql (our own transport, see `graphql`), /healthz, /readyz, the JWKS and the
-//! landing pages of links in mail.
-//! Every response says `Cache-Control: no-store`: answers carry tokens and personal data.
+//! HTTP routes: /graphql (our own transport, see `graphql`), /healthz, /readyz, the JWKS, the
+//! landing pages of links in mail, and stored avatars at /media.
+//! Every response says `Cache-Control: no-store` (answers carry tokens and personal data) unless
+//! its handler says otherwise (the JWKS, avatars).
 
 mod graphql;
 mod health;
 mod links;
+mod media;
 
 use std::{sync::Arc, time::Duration};
 
@@ -48,6 +50,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/media/{file}", get(media::avatar))
         .route("/verify-email", get(links::verify_email_page).post(links::verify_email_submit))
         .route("/reset-password", get(links::reset_password_page).post(links::reset_password_submit))
         .layer(axum::middleware::map_response(no_store))

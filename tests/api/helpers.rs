@@ -201,6 +201,35 @@ impl TestApp {
             .collect()
     }
 
+    /// Creates a superuser with the CLI (as an operator would) and logs it in.
+    pub async fn superuser(&self, email: &str) -> Tokens {
+        let outbox = self.outbox.display().to_string();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_idgate"))
+            .args(["create-superuser", "--email", email])
+            .env("IDGATE_DATABASE_URL", &self.database_url)
+            .env("IDGATE_OUTBOX_DIR", &outbox)
+            .env("IDGATE_SUPERUSER_PASSWORD", PASSWORD)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run idgate: {e}"));
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        self.log_in(email).await
+    }
+
+    /// Creates an account of `role` through `createUser` as `creator`, logs it in, and returns
+    /// its id and tokens.
+    pub async fn account(&self, creator: &Tokens, email: &str, role: &str) -> (String, Tokens) {
+        let created = self
+            .gql_as(
+                &creator.access,
+                "mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }",
+                json!({ "input": { "email": email, "password": PASSWORD, "role": role, "emailVerified": true } }),
+            )
+            .await;
+        let id = created["data"]["createUser"]["user"]["id"].as_str().unwrap_or_else(|| panic!("{created}")).to_owned();
+        (id, self.log_in(email).await)
+    }
+
     /// Every text message in the outbox sent to `phone`, oldest first.
     pub fn sms_to(&self, phone: &str) -> Vec<String> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&self.outbox)

@@ -3,8 +3,11 @@
 mod helpers;
 mod support;
 
+mod admin;
+mod avatars;
 mod cli;
 mod delivery;
+mod directory;
 mod login;
 mod phone;
 mod recovery;

@@ -2,7 +2,9 @@
 //! A proof is a code (typed back with the address) or a link token, both single-use; the
 //! address only changes once the new one is proven, and the old one is told of the request.
 
+use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::AccountService;
@@ -10,6 +12,10 @@ use crate::{
     accounts::{
         model::{Email, Password, User, UserId},
         repo,
+    },
+    audit::{
+        model::{AuditKind, NewAuditEvent},
+        repo as audit,
     },
     error::{AppError, AppResult},
     notify::templates::Message,
@@ -79,7 +85,16 @@ impl AccountService {
         let user = repo::find_by_id(&self.db, id).await?.ok_or(AppError::OtpInvalid { attempts_remaining: 0 })?;
         let already = user.email.as_deref() == Some(proof.email.as_str()) && user.email_verified_at.is_some();
         if !already {
-            repo::set_verified_email(&self.db, id, &proof.email, self.clock.now()).await?;
+            let now = self.clock.now();
+            let txn = self.db.begin().await.map_err(AppError::internal)?;
+            repo::set_verified_email(&txn, id, &proof.email, now).await?;
+            let changed = user.email.as_deref() != Some(proof.email.as_str());
+            let event = NewAuditEvent::new(AuditKind::EmailVerified, now)
+                .user(id)
+                .actor(Some(id))
+                .detail(json!({ "changedAddress": changed }));
+            audit::record(&txn, event).await?;
+            txn.commit().await.map_err(AppError::internal)?;
         }
         self.get(id).await
     }

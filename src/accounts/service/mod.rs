@@ -10,16 +10,24 @@
 mod email;
 mod password;
 mod phone;
+mod profile;
+
+pub use profile::ProfileUpdate;
 
 use std::{sync::Arc, time::Duration};
 
 use sea_orm::{DatabaseConnection, TransactionTrait};
+use serde_json::json;
 
 use super::{
     model::{Email, NewUser, Password, Role, User, UserId},
     repo,
 };
 use crate::{
+    audit::{
+        model::{AuditKind, NewAuditEvent},
+        repo as audit,
+    },
     auth::revocation::Revocations,
     client::ClientInfo,
     clock::Clock,
@@ -91,7 +99,7 @@ impl AccountService {
         let mut row = repo::new_row(&new, Some(hash), Role::User, self.clock.now());
         // A new account speaks the language its browser asked for until the user says otherwise.
         row.locale = client.locale.clone();
-        match repo::insert(&self.db, row.clone()).await {
+        match self.insert_recorded(row.clone(), client).await {
             Err(AppError::Conflict { field: "email" }) => {
                 let product = &self.rules.product_name;
                 let locale = client.locale.as_deref();
@@ -106,6 +114,19 @@ impl AccountService {
             }
             Err(other) => Err(other),
         }
+    }
+
+    /// Inserts a registered user with its REGISTERED audit event, in one transaction.
+    async fn insert_recorded(&self, row: crate::entity::users::Model, client: &ClientInfo) -> AppResult<User> {
+        let txn = self.db.begin().await.map_err(AppError::internal)?;
+        let user = repo::insert(&txn, row).await?;
+        let event = NewAuditEvent::new(AuditKind::Registered, user.created_at)
+            .user(user.id)
+            .actor(Some(user.id))
+            .client(client);
+        audit::record(&txn, event).await?;
+        txn.commit().await.map_err(AppError::internal)?;
+        Ok(user)
     }
 
     /// The user with `id`.
@@ -127,6 +148,10 @@ impl AccountService {
                 return Err(AppError::Conflict { field: "email" });
             }
             repo::set_role(&txn, existing.user.id, Role::Superuser, now).await?;
+            let event = NewAuditEvent::new(AuditKind::RoleChanged, now)
+                .user(existing.user.id)
+                .detail(json!({ "from": existing.user.role.as_str(), "to": "SUPERUSER", "via": "cli" }));
+            audit::record(&txn, event).await?;
             txn.commit().await.map_err(AppError::internal)?;
             return self.get(existing.user.id).await;
         }
@@ -145,6 +170,10 @@ impl AccountService {
         let mut row = repo::new_row(&new, Some(hash), Role::Superuser, now);
         row.email_verified_at = Some(now);
         let user = repo::insert(&txn, row).await?;
+        let event = NewAuditEvent::new(AuditKind::UserCreated, now)
+            .user(user.id)
+            .detail(json!({ "role": "SUPERUSER", "via": "cli" }));
+        audit::record(&txn, event).await?;
         txn.commit().await.map_err(AppError::internal)?;
         Ok(user)
     }

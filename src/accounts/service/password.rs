@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::{AccountService, personal_words};
@@ -13,6 +14,10 @@ use crate::{
     accounts::{
         model::{Email, Password, User, UserId},
         repo,
+    },
+    audit::{
+        model::{AuditKind, NewAuditEvent},
+        repo as audit,
     },
     auth,
     error::{AppError, AppResult},
@@ -111,6 +116,12 @@ impl AccountService {
         let txn = self.db.begin().await.map_err(AppError::internal)?;
         repo::set_password_hash(&txn, user.id, hash, now).await?;
         let revoked = auth::repo::revoke_all_sessions(&txn, user.id, keep, reason, now).await?;
+        let kind = if keep.is_some() { AuditKind::PasswordChanged } else { AuditKind::PasswordReset };
+        let event = NewAuditEvent::new(kind, now)
+            .user(user.id)
+            .actor(Some(user.id))
+            .detail(json!({ "sessionsRevoked": revoked.len() }));
+        audit::record(&txn, event).await?;
         txn.commit().await.map_err(AppError::internal)?;
         self.revocations.mark(&revoked, reason).await?;
         if let Some(email) = user.email.as_deref() {

@@ -1,6 +1,7 @@
 //! Proving a phone number by SMS code. The number changes (and counts as verified) only once
 //! the code comes back; accounts with a password must give it to change their number.
 
+use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 
 use super::AccountService;
@@ -9,7 +10,12 @@ use crate::{
         model::{Password, Phone, User, UserId},
         repo,
     },
+    audit::{
+        model::{AuditKind, NewAuditEvent},
+        repo as audit,
+    },
     client::ClientInfo,
+    error::AppError,
     error::AppResult,
     notify::{sms::OutgoingSms, templates::Message},
 };
@@ -58,7 +64,11 @@ impl AccountService {
     /// another account verified the number meanwhile.
     pub async fn verify_phone(&self, id: UserId, code: &str) -> AppResult<User> {
         let proof: PhoneProof = self.secrets.verify_code(PURPOSE, &id.to_string(), code).await?;
-        repo::set_verified_phone(&self.db, id, &proof.phone, self.clock.now()).await?;
+        let now = self.clock.now();
+        let txn = self.db.begin().await.map_err(AppError::internal)?;
+        repo::set_verified_phone(&txn, id, &proof.phone, now).await?;
+        audit::record(&txn, NewAuditEvent::new(AuditKind::PhoneVerified, now).user(id).actor(Some(id))).await?;
+        txn.commit().await.map_err(AppError::internal)?;
         self.get(id).await
     }
 }
