@@ -139,7 +139,8 @@ pub struct RegisterInput {
 }
 
 impl RegisterInput {
-    fn parse(self, today: NaiveDate) -> AppResult<NewUser> {
+    /// Parses every field into a registration; `today` bounds the date of birth.
+    pub fn parse(self, today: NaiveDate) -> AppResult<NewUser> {
         Ok(NewUser {
             email: Email::parse(&self.email)?,
             password: Password::parse(self.password, "password")?,
@@ -197,9 +198,10 @@ pub struct VerifyPhonePayload {
     pub user: UserView,
 }
 
-/// Changes to the caller's profile. An absent field stays as it is; `null` clears it.
+/// Editable profile fields, shared by `updateMe` and `updateUser`. An absent field stays as it
+/// is; `null` clears it.
 #[derive(InputObject)]
-pub struct UpdateMeInput {
+pub struct ProfileFields {
     pub username: MaybeUndefined<String>,
     pub first_name: MaybeUndefined<String>,
     pub last_name: MaybeUndefined<String>,
@@ -209,6 +211,37 @@ pub struct UpdateMeInput {
     pub locale: MaybeUndefined<String>,
     /// A new number is stored unverified (see `requestPhoneVerification`).
     pub phone: MaybeUndefined<String>,
+}
+
+impl ProfileFields {
+    /// Parses every given field; `today` bounds the date of birth.
+    pub fn parse(self, today: NaiveDate) -> AppResult<ProfileChanges> {
+        Ok(ProfileChanges {
+            username: clearable(self.username, |u| Username::parse(&u))?,
+            first_name: clearable(self.first_name, |n| PersonName::parse(&n, "firstName"))?,
+            last_name: clearable(self.last_name, |n| PersonName::parse(&n, "lastName"))?,
+            date_of_birth: clearable(self.date_of_birth, |d| DateOfBirth::parse(d, today))?,
+            gender: clearable(self.gender, Ok)?,
+            locale: clearable(self.locale, |l| Locale::parse(&l))?,
+            phone: clearable(self.phone, |p| Phone::parse(&p))?,
+        })
+    }
+}
+
+/// Parses a clearable field: absent -> no change, null -> clear, value -> parsed value.
+fn clearable<T, U>(value: MaybeUndefined<T>, parse: impl FnOnce(T) -> AppResult<U>) -> AppResult<Option<Option<U>>> {
+    match value {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Ok(Some(None)),
+        MaybeUndefined::Value(raw) => parse(raw).map(|v| Some(Some(v))),
+    }
+}
+
+/// Changes to the caller's profile. An absent field stays as it is; `null` clears it.
+#[derive(InputObject)]
+pub struct UpdateMeInput {
+    #[graphql(flatten)]
+    pub profile: ProfileFields,
     /// A new address takes effect once verified; the old one is told.
     pub email: Option<String>,
     /// Required to change the phone or email of an account with a password.
@@ -222,39 +255,11 @@ pub struct UpdateMePayload {
     pub email_change_pending: bool,
 }
 
-/// Parses a clearable field: absent -> no change, null -> clear, value -> parsed value.
-fn clearable<T>(
-    value: MaybeUndefined<String>,
-    parse: impl FnOnce(&str) -> AppResult<T>,
-) -> AppResult<Option<Option<T>>> {
-    match value {
-        MaybeUndefined::Undefined => Ok(None),
-        MaybeUndefined::Null => Ok(Some(None)),
-        MaybeUndefined::Value(raw) => parse(&raw).map(|v| Some(Some(v))),
-    }
-}
-
 impl UpdateMeInput {
     fn changes(self, today: NaiveDate) -> AppResult<(ProfileChanges, Option<Email>, Option<Password>)> {
-        let changes = ProfileChanges {
-            username: clearable(self.username, Username::parse)?,
-            first_name: clearable(self.first_name, |n| PersonName::parse(n, "firstName"))?,
-            last_name: clearable(self.last_name, |n| PersonName::parse(n, "lastName"))?,
-            date_of_birth: match self.date_of_birth {
-                MaybeUndefined::Undefined => None,
-                MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(date) => Some(Some(DateOfBirth::parse(date, today)?)),
-            },
-            gender: match self.gender {
-                MaybeUndefined::Undefined => None,
-                MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(gender) => Some(Some(gender)),
-            },
-            locale: clearable(self.locale, Locale::parse)?,
-            phone: clearable(self.phone, Phone::parse)?,
-        };
         let email = self.email.as_deref().map(Email::parse).transpose()?;
-        Ok((changes, email, optional_password(self.current_password, "currentPassword")?))
+        let password = optional_password(self.current_password, "currentPassword")?;
+        Ok((self.profile.parse(today)?, email, password))
     }
 }
 

@@ -3,10 +3,10 @@
 //! guards of that type apply here as everywhere.
 
 use async_graphql::{
-    Context, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject,
+    Context, ID, InputObject, Object, Result, SimpleObject,
     connection::{Connection, DefaultConnectionName, DefaultEdgeName, DisableNodesField, Edge, EmptyFields},
 };
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{
     lifecycle::{AccountChanges, NewAccount},
@@ -14,11 +14,8 @@ use super::{
 };
 use crate::{
     accounts::{
-        graphql::UserView,
-        model::{
-            DateOfBirth, Email, Gender, Locale, NewUser, Password, PersonName, Phone, ProfileChanges, Role, UserId,
-            Username,
-        },
+        graphql::{ProfileFields, RegisterInput, UserView},
+        model::{Email, Role, UserId},
     },
     app::Services,
     client::ClientInfo,
@@ -136,33 +133,22 @@ fn connection(page: UserPage, totals: UserTotals) -> UserConnection {
     connection
 }
 
+/// A new account: the registration fields plus what only an admin sets.
 #[derive(InputObject)]
 pub struct CreateUserInput {
-    pub email: String,
-    pub password: String,
+    #[graphql(flatten)]
+    pub account: RegisterInput,
     /// USER unless a superuser says otherwise.
     pub role: Option<Role>,
     /// Whether the address counts as verified already (default false).
     pub email_verified: Option<bool>,
-    pub username: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub phone: Option<String>,
-    pub date_of_birth: Option<NaiveDate>,
-    pub gender: Option<Gender>,
 }
 
 /// Changes to an account. An absent field stays as it is; `null` clears it.
 #[derive(InputObject)]
 pub struct UpdateUserInput {
-    pub username: MaybeUndefined<String>,
-    pub first_name: MaybeUndefined<String>,
-    pub last_name: MaybeUndefined<String>,
-    pub date_of_birth: MaybeUndefined<NaiveDate>,
-    pub gender: MaybeUndefined<Gender>,
-    pub locale: MaybeUndefined<String>,
-    /// Stored unverified.
-    pub phone: MaybeUndefined<String>,
+    #[graphql(flatten)]
+    pub profile: ProfileFields,
     /// Set directly (no verification mail); `emailVerified` says whether it counts as verified.
     pub email: Option<String>,
     pub email_verified: Option<bool>,
@@ -171,21 +157,6 @@ pub struct UpdateUserInput {
 #[derive(SimpleObject)]
 pub struct AdminUserPayload {
     pub user: UserView,
-}
-
-fn maybe<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
-    match value {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
-    }
-}
-
-fn parse_clearable<T>(
-    value: MaybeUndefined<String>,
-    parse: impl FnOnce(&str) -> AppResult<T>,
-) -> AppResult<Option<Option<T>>> {
-    maybe(value).map(|v| v.as_deref().map(parse).transpose()).transpose()
 }
 
 fn target_id(id: &ID) -> AppResult<UserId> {
@@ -203,17 +174,7 @@ impl AdminMutation {
     async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Result<AdminUserPayload> {
         let actor = ctx.data::<Viewer>()?.require()?;
         let services = ctx.data::<Services>()?;
-        let today = services.clock.now().date_naive();
-        let user = NewUser {
-            email: Email::parse(&input.email)?,
-            password: Password::parse(input.password, "password")?,
-            username: input.username.as_deref().map(Username::parse).transpose()?,
-            first_name: input.first_name.as_deref().map(|n| PersonName::parse(n, "firstName")).transpose()?,
-            last_name: input.last_name.as_deref().map(|n| PersonName::parse(n, "lastName")).transpose()?,
-            phone: input.phone.as_deref().map(Phone::parse).transpose()?,
-            date_of_birth: input.date_of_birth.map(|d| DateOfBirth::parse(d, today)).transpose()?,
-            gender: input.gender,
-        };
+        let user = input.account.parse(services.clock.now().date_naive())?;
         let account = NewAccount {
             user,
             role: input.role.unwrap_or(Role::User),
@@ -228,18 +189,7 @@ impl AdminMutation {
     async fn update_user(&self, ctx: &Context<'_>, id: ID, input: UpdateUserInput) -> Result<AdminUserPayload> {
         let actor = ctx.data::<Viewer>()?.require()?;
         let services = ctx.data::<Services>()?;
-        let today = services.clock.now().date_naive();
-        let profile = ProfileChanges {
-            username: parse_clearable(input.username, Username::parse)?,
-            first_name: parse_clearable(input.first_name, |n| PersonName::parse(n, "firstName"))?,
-            last_name: parse_clearable(input.last_name, |n| PersonName::parse(n, "lastName"))?,
-            date_of_birth: maybe(input.date_of_birth)
-                .map(|d| d.map(|d| DateOfBirth::parse(d, today)).transpose())
-                .transpose()?,
-            gender: maybe(input.gender),
-            locale: parse_clearable(input.locale, Locale::parse)?,
-            phone: parse_clearable(input.phone, Phone::parse)?,
-        };
+        let profile = input.profile.parse(services.clock.now().date_naive())?;
         let changes = AccountChanges {
             profile,
             email: input.email.as_deref().map(Email::parse).transpose()?,
