@@ -14,9 +14,8 @@ use crate::{
     audit::service::AuditLog,
     auth::{
         keys,
-        revocation::Revocations,
         service::{AuthPolicy, AuthService},
-        tokens::{LEEWAY_SECS, TokenService},
+        tokens::TokenService,
     },
     clock::{Clock, SystemClock},
     config::Settings,
@@ -24,7 +23,7 @@ use crate::{
     error::{AppError, AppResult},
     graphql::{self, IdgateSchema},
     http::{self, HttpState},
-    kv::{Kv, MemoryKv, RedisKv},
+    kv::{DatabaseKv, Kv, RedisKv},
     media::service::MediaService,
     notify::{
         mail::{Mailer, OutboxMailer, SmtpMailer},
@@ -41,6 +40,9 @@ use crate::{
         send_limits::SendLimits,
     },
 };
+
+/// How often expired rows leave the database KV (they are invisible from the moment they expire).
+const KV_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Everything resolvers reach through the schema data: the feature services and the shared
 /// parts they are built on.
@@ -64,7 +66,11 @@ impl Services {
         let db = db::connect(url, settings.database_max_connections).await?;
         let kv: Arc<dyn Kv> = match &settings.redis_url {
             Some(url) => Arc::new(RedisKv::connect(url.expose_secret(), &settings.redis_prefix).await?),
-            None => Arc::new(MemoryKv::new(Arc::clone(&clock))),
+            None => {
+                let kv = Arc::new(DatabaseKv::new(db.clone(), Arc::clone(&clock)));
+                kv.spawn_sweeping(KV_SWEEP_INTERVAL);
+                kv
+            }
         };
         let mailer = build_mailer(settings).await?;
         let sms = build_sms(settings).await?;
@@ -108,8 +114,6 @@ impl Services {
             sms_per_ip_per_hour: settings.sms_rate_per_ip,
             sms_countries: settings.sms_allowed_country_list(),
         };
-        let revocations =
-            Revocations::new(Arc::clone(&kv), secs(settings.access_token_ttl_secs + LEEWAY_SECS.unsigned_abs()));
         let public = settings.issuer();
         let accounts = AccountService {
             db: db.clone(),
@@ -141,14 +145,12 @@ impl Services {
             limiter: limiter.clone(),
             send_limits: send_limits.clone(),
             secrets: secrets.clone(),
-            revocations: revocations.clone(),
         };
         let admin = AdminService {
             db: db.clone(),
             clock: Arc::clone(&clock),
             passwords: passwords.clone(),
             policy: accounts.policy.clone(),
-            revocations: revocations.clone(),
             media: media.clone(),
         };
         let auth = AuthService {
@@ -156,7 +158,6 @@ impl Services {
             passwords,
             tokens,
             kv: Arc::clone(&kv),
-            revocations,
             clock: Arc::clone(&clock),
             mailer,
             sms,
@@ -232,7 +233,14 @@ impl App {
     }
 
     /// Builds the application on the given clock (a manual clock lets tests move time).
-    pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> AppResult<Self> {
+    pub async fn build_with_clock(mut settings: Settings, clock: Arc<dyn Clock>) -> AppResult<Self> {
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| AppError::internal(format!("cannot listen on {}: {e}", settings.listen)))?;
+        if settings.public_url_from_listen {
+            let bound = listener.local_addr().map_err(AppError::internal)?;
+            settings.use_listen_address(bound);
+        }
         let services = Services::build(&settings, clock).await?;
         services.audit.spawn_pruning();
         let schema: IdgateSchema = graphql::build_schema(services.clone(), &settings);
@@ -240,11 +248,9 @@ impl App {
             schema,
             services,
             max_body_bytes: settings.max_body_bytes,
+            depth_limits: graphql::depth_limits(&settings),
             cors_origins: settings.cors_origin_list().into_iter().filter_map(|o| o.parse().ok()).collect(),
         });
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .map_err(|e| AppError::internal(format!("cannot listen on {}: {e}", settings.listen)))?;
         Ok(Self { listener, router, shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs) })
     }
 

@@ -141,7 +141,6 @@ impl AdminService {
             .detail(json!({ "sessionsRevoked": revoked.len() }));
         audit::record(&txn, event).await?;
         txn.commit().await.map_err(AppError::internal)?;
-        self.revocations.mark(&revoked, "deactivated").await?;
         users::find_by_id(&self.db, id).await?.ok_or(AppError::NotFound("user"))
     }
 
@@ -157,7 +156,7 @@ impl AdminService {
             return Err(AppError::NotAllowed("only a deactivated account can be deleted"));
         }
         let avatar = users::avatar_of(&txn, id).await?;
-        let revoked = auth::repo::revoke_all_sessions(&txn, id, None, "deleted", now).await?;
+        // Its sessions go with the row (ON DELETE CASCADE), and with them every token's standing.
         users::delete(&txn, id).await?;
         let event = NewAuditEvent::new(AuditKind::Deleted, now)
             .user(id)
@@ -166,7 +165,6 @@ impl AdminService {
             .detail(json!({ "role": target.role.as_str() }));
         audit::record(&txn, event).await?;
         txn.commit().await.map_err(AppError::internal)?;
-        self.revocations.mark(&revoked, "deleted").await?;
         if let Some(file) = avatar {
             self.media.delete(&file).await;
         }

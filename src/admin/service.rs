@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     accounts::model::{Role, User, UserId},
-    auth::{model::Principal, revocation::Revocations},
+    auth::model::Principal,
     clock::Clock,
     error::{AppError, AppResult},
     media::service::MediaService,
@@ -30,7 +30,6 @@ pub struct AdminService {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) passwords: Passwords,
     pub(crate) policy: PasswordPolicy,
-    pub(crate) revocations: Revocations,
     pub(crate) media: MediaService,
 }
 

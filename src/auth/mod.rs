@@ -5,6 +5,5 @@ pub mod graphql;
 pub mod keys;
 pub mod model;
 pub mod repo;
-pub mod revocation;
 pub mod service;
 pub mod tokens;

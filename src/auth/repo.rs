@@ -4,15 +4,15 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
 
 use super::model::Session;
 use crate::{
-    accounts::model::UserId,
-    entity::{server_keys, sessions},
+    accounts::model::{Role, UserId},
+    entity::{server_keys, sessions, users},
     error::{AppError, AppResult},
 };
 
@@ -36,6 +36,40 @@ fn to_session(row: &sessions::Model) -> Session {
         last_used_at: row.last_used_at,
         expires_at: row.expires_at,
     }
+}
+
+/// What the per-request token check needs to know of a session and its account.
+pub struct SessionStanding {
+    pub revoked: bool,
+    pub expires_at: DateTime<Utc>,
+    pub role: Role,
+    pub active: bool,
+}
+
+/// Revoked-at, expires-at, role, active: the columns [`session_standing`] reads.
+type StandingRow = (Option<DateTime<Utc>>, DateTime<Utc>, String, bool);
+
+/// The standing of session `id` if it belongs to `user`, in one query (session joined with its
+/// account): the database, not a cache, decides whether an access token's session is live.
+pub async fn session_standing(db: &impl ConnectionTrait, id: Uuid, user: UserId) -> AppResult<Option<SessionStanding>> {
+    let row: Option<StandingRow> = sessions::Entity::find_by_id(id)
+        .filter(sessions::Column::UserId.eq(user.0))
+        .join(JoinType::InnerJoin, sessions::Relation::User.def())
+        .select_only()
+        .column(sessions::Column::RevokedAt)
+        .column(sessions::Column::ExpiresAt)
+        .column(users::Column::Role)
+        .column(users::Column::IsActive)
+        .into_tuple()
+        .one(db)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(row.map(|(revoked_at, expires_at, role, active)| SessionStanding {
+        revoked: revoked_at.is_some(),
+        expires_at,
+        role: Role::from_db(&role),
+        active,
+    }))
 }
 
 /// Everything a new session row holds.

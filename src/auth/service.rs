@@ -6,7 +6,7 @@
 //!   tries, counted atomically so the bound holds under concurrent guesses, and single use.
 //! - Refresh tokens rotate on every use; presenting the one just replaced revokes the session
 //!   (OAuth 2.0 Security BCP, RFC 9700 §4.14.2), except within the configured grace period.
-//! - Revocation is immediate: the session id sits in the KV until its last access token expires.
+//! - Revocation is immediate: every access token check reads its session from the database.
 
 use std::{sync::Arc, time::Duration};
 
@@ -19,7 +19,6 @@ use uuid::Uuid;
 use super::{
     model::{AuthGrant, ChallengeView, LoginOutcome, OtpChannel, PendingChallenge, Principal, Session},
     repo::{self, NewSession},
-    revocation::Revocations,
     tokens::TokenService,
 };
 use crate::{
@@ -83,7 +82,6 @@ pub struct AuthService {
     pub(crate) passwords: Passwords,
     pub(crate) tokens: Arc<TokenService>,
     pub(crate) kv: Arc<dyn Kv>,
-    pub(crate) revocations: Revocations,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) sms: Arc<dyn SmsSender>,
@@ -314,24 +312,24 @@ impl AuthService {
         Err(AppError::Unauthenticated)
     }
 
-    /// Resolves a bearer access token to its principal, refusing revoked sessions.
+    /// Resolves a bearer access token to its principal, refusing the tokens of sessions that
+    /// are revoked, expired or unknown, and of inactive accounts.
     ///
     /// Errors: UNAUTHENTICATED.
     ///
-    /// The principal's role is the account's role as it is now, read from the database: the
-    /// token's role claim is a hint for other services, so a demoted admin's token loses its
-    /// power at once, and a deactivated or deleted account's token stops working.
+    /// One query reads the session with its account, so the database is the truth for
+    /// revocation on every instance and across restarts. The principal's role is the account's
+    /// role as it is now: the token's role claim is a hint for other services, so a demoted
+    /// admin's token loses its power at once.
     pub async fn authenticate(&self, access_token: &str) -> AppResult<Principal> {
         let principal = self.tokens.verify(access_token)?;
-        if self.revocations.is_revoked(principal.session_id).await? {
+        let standing = repo::session_standing(&self.db, principal.session_id, principal.user_id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        if standing.revoked || !standing.active || self.clock.now() >= standing.expires_at {
             return Err(AppError::Unauthenticated);
         }
-        let (role, active) =
-            users::role_and_status(&self.db, principal.user_id).await?.ok_or(AppError::Unauthenticated)?;
-        if !active {
-            return Err(AppError::Unauthenticated);
-        }
-        Ok(Principal { role, ..principal })
+        Ok(Principal { role: standing.role, ..principal })
     }
 
     /// Revokes the caller's session, named by its access token or by a refresh token.
@@ -368,7 +366,6 @@ impl AuthService {
             .detail(json!({ "reason": "logout_all", "count": revoked.len() }));
         audit::record(&txn, event).await?;
         txn.commit().await.map_err(AppError::internal)?;
-        self.revocations.mark(&revoked, "logout_all").await?;
         Ok(revoked.len() as u64)
     }
 
@@ -418,7 +415,6 @@ impl AuthService {
             audit::record(&txn, event).await?;
         }
         txn.commit().await.map_err(AppError::internal)?;
-        self.revocations.mark(&[session_id], reason).await?;
         Ok(revoked)
     }
 

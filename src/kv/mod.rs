@@ -1,18 +1,21 @@
-//! Ephemeral state with time-to-live: pending one-time codes and their attempt counters,
-//! rate-limit windows, revoked session ids. One trait, two stores: Redis, shared by every
-//! instance, and process memory for a single embedded instance.
+//! Ephemeral state with time-to-live: pending one-time codes and link tokens, their attempt
+//! counters, rate-limit windows, refresh-token grace copies. One trait, two stores: Redis,
+//! shared by every instance, and a table in the application's database when no Redis is
+//! configured. Both outlive the process, so a restart or a crash loses no code a user was sent
+//! and resets no brute-force counter. (No store keeps this state in process memory only.)
+//! Whether a session is revoked is not here: the database is the truth for that.
 //!
 //! TTLs here are garbage collection. Anything whose expiry a user can observe (a code's
 //! lifetime, a cooldown) also carries its own deadline, checked against the injected clock.
 
-mod memory;
+mod database;
 mod redis;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use self::{memory::MemoryKv, redis::RedisKv};
+pub use self::{database::DatabaseKv, redis::RedisKv};
 use crate::error::AppResult;
 
 /// A key-value store whose every write carries a TTL. All operations are atomic per key.

@@ -23,6 +23,20 @@ fn shared_signing_key() -> SecretString {
     KEY.get_or_init(|| idgate::auth::keys::generate_rsa_pem().unwrap_or_else(|e| panic!("keygen: {e:?}"))).clone()
 }
 
+/// Re-signs `token` with the test signing key after `edit` changed its header and claims: a
+/// token only the holder of idgate's key could make.
+pub fn re_signed(token: &str, edit: impl FnOnce(&mut jsonwebtoken::Header, &mut Value)) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let mut header = jsonwebtoken::decode_header(token).unwrap_or_else(|e| panic!("{e}"));
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+    edit(&mut header, &mut claims);
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(shared_signing_key().expose_secret().as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    jsonwebtoken::encode(&header, &claims, &key).unwrap_or_else(|e| panic!("{e}"))
+}
+
 pub const PASSWORD: &str = "correct horse battery staple 93";
 
 pub struct TestApp {
@@ -31,7 +45,19 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: ManualClock,
     pub outbox: PathBuf,
-    _dir: Arc<TempDir>,
+    dir: Arc<TempDir>,
+    /// Everything needed to start this app again on the same state.
+    launch: Launch,
+    /// Dropping it (or sending) stops the server gracefully.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// How an app was started, kept for a restart.
+#[derive(Clone)]
+struct Launch {
+    pairs: Vec<(String, Value)>,
+    shared_key: bool,
+    redis_prefix: Option<String>,
 }
 
 /// Tokens from a completed login.
@@ -73,35 +99,68 @@ impl TestApp {
 
     /// Starts an app on an existing database directory (a restart).
     pub async fn spawn_on(dir: Arc<TempDir>, database_url: String, pairs: &[(&str, Value)], shared_key: bool) -> Self {
+        let launch = Launch {
+            pairs: pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+            shared_key,
+            redis_prefix: std::env::var("IDGATE_TEST_REDIS_URL")
+                .is_ok()
+                .then(|| format!("idgate-test:{}:", uuid::Uuid::new_v4().simple())),
+        };
+        Self::launch(dir, database_url, launch, ManualClock::new(Utc::now())).await
+    }
+
+    /// Stops this app gracefully (as SIGTERM would) and starts a new one on the same address,
+    /// database, KV, outbox and clock: a restart. (The same address keeps the default public
+    /// URL, and with it the tokens' issuer, unchanged.)
+    pub async fn restart(mut self) -> Self {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let listen = self.address.trim_start_matches("http://").to_owned();
+        // Wait until the old server has let go of its port.
+        for _ in 0..200 {
+            if std::net::TcpListener::bind(&listen).is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let mut launch = self.launch.clone();
+        launch.pairs.push(("listen".to_owned(), Value::String(listen)));
+        Self::launch(Arc::clone(&self.dir), self.database_url.clone(), launch, self.clock.clone()).await
+    }
+
+    async fn launch(dir: Arc<TempDir>, database_url: String, launch: Launch, clock: ManualClock) -> Self {
         let outbox = dir.path().join("outbox");
         let mut figment = Figment::new()
             .merge(Serialized::default("listen", "127.0.0.1:0"))
             .merge(Serialized::default("database_url", &database_url))
             .merge(Serialized::default("database_max_connections", 5))
             .merge(Serialized::default("outbox_dir", outbox.display().to_string()));
-        if shared_key {
+        if launch.shared_key {
             figment = figment.merge(Serialized::default("jwt_private_key", shared_signing_key().expose_secret()));
         }
-        if let Ok(redis) = std::env::var("IDGATE_TEST_REDIS_URL") {
+        if let (Ok(redis), Some(prefix)) = (std::env::var("IDGATE_TEST_REDIS_URL"), &launch.redis_prefix) {
             figment = figment
                 .merge(Serialized::default("redis_url", redis))
-                .merge(Serialized::default("redis_prefix", format!("idgate-test:{}:", uuid::Uuid::new_v4().simple())));
+                .merge(Serialized::default("redis_prefix", prefix));
         }
-        for (key, value) in pairs {
+        for (key, value) in &launch.pairs {
             figment = figment.merge(Serialized::default(key, value));
         }
         let settings = Settings::from_figment(figment).unwrap_or_else(|e| panic!("{e}"));
-        let clock = ManualClock::new(Utc::now());
         let app = App::build_with_clock(settings, Arc::new(clock.clone()))
             .await
             .unwrap_or_else(|e| panic!("app failed to start: {e:?}"));
         let address = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until(std::future::pending()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_else(|e| panic!("client: {e}"));
-        Self { address, database_url, client, clock, outbox, _dir: dir }
+        Self { address, database_url, client, clock, outbox, dir, launch, stop: Some(stop) }
     }
 
     /// POSTs a GraphQL request and returns the JSON body.

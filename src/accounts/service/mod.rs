@@ -28,7 +28,6 @@ use crate::{
         model::{AuditKind, NewAuditEvent},
         repo as audit,
     },
-    auth::revocation::Revocations,
     client::ClientInfo,
     clock::Clock,
     error::{AppError, AppResult},
@@ -74,7 +73,6 @@ pub struct AccountService {
     pub(crate) limiter: RateLimiter,
     pub(crate) send_limits: SendLimits,
     pub(crate) secrets: OneTimeSecrets,
-    pub(crate) revocations: Revocations,
 }
 
 impl AccountService {

@@ -123,7 +123,6 @@ impl AccountService {
             .detail(json!({ "sessionsRevoked": revoked.len() }));
         audit::record(&txn, event).await?;
         txn.commit().await.map_err(AppError::internal)?;
-        self.revocations.mark(&revoked, reason).await?;
         if let Some(email) = user.email.as_deref() {
             let message = Message::PasswordChanged { product: &self.rules.product_name };
             // The change is done; a notice that cannot be sent is logged, not an error.

@@ -83,7 +83,6 @@ impl AccountService {
             .client(client)
             .detail(json!({ "sessionsRevoked": revoked.len() }));
         audit::record(&txn, event).await?;
-        txn.commit().await.map_err(AppError::internal)?;
-        self.revocations.mark(&revoked, "deactivated").await
+        txn.commit().await.map_err(AppError::internal)
     }
 }

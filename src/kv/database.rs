@@ -1,0 +1,244 @@
+//! The embedded store: a table in the application's database (`kv_entries`), used when no Redis
+//! is configured. Codes, link tokens and counters are then as durable as the accounts they
+//! protect: a restart or a crash loses none of them, and several instances on one PostgreSQL
+//! share them without Redis.
+//!
+//! Each operation is one SQL statement, so it is atomic per key on both SQLite and PostgreSQL
+//! (`INSERT … ON CONFLICT … RETURNING`, `DELETE … RETURNING`). Expiry follows the injected
+//! clock, so tests that move time see entries expire. Expired rows are invisible at once and
+//! deleted by [`DatabaseKv::sweep`], which the app runs on an interval.
+//!
+//! The SQL is hand-written rather than built through an entity: the conditional upserts below
+//! are what makes each operation atomic, and they read more plainly as SQL than as a builder.
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, Value};
+
+use super::Kv;
+use crate::{
+    clock::Clock,
+    error::{AppError, AppResult},
+};
+
+/// Database-backed [`Kv`].
+pub struct DatabaseKv {
+    db: DatabaseConnection,
+    clock: Arc<dyn Clock>,
+}
+
+impl DatabaseKv {
+    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> Self {
+        Self { db, clock }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
+    fn deadline_ms(&self, ttl: Duration) -> i64 {
+        self.now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1))
+    }
+
+    /// A statement in the connected backend's placeholder style. `sql` numbers its parameters
+    /// `$1`, `$2`, … as PostgreSQL does; SQLite reads the same numbers written `?1`, `?2`.
+    fn statement(&self, sql: &str, values: Vec<Value>) -> Statement {
+        let backend = self.db.get_database_backend();
+        let sql = match backend {
+            DatabaseBackend::Sqlite => sql.replace('$', "?"),
+            _ => sql.to_owned(),
+        };
+        Statement::from_sql_and_values(backend, sql, values)
+    }
+
+    /// Runs a statement that returns at most one `value` column.
+    async fn value(&self, sql: &str, values: Vec<Value>) -> AppResult<Option<String>> {
+        let row = self.db.query_one_raw(self.statement(sql, values)).await.map_err(AppError::internal)?;
+        row.map(|row| row.try_get::<String>("", "value")).transpose().map_err(AppError::internal)
+    }
+
+    async fn execute(&self, sql: &str, values: Vec<Value>) -> AppResult<u64> {
+        let result = self.db.execute_raw(self.statement(sql, values)).await.map_err(AppError::internal)?;
+        Ok(result.rows_affected())
+    }
+
+    /// Deletes every expired entry; returns how many.
+    pub async fn sweep(&self) -> AppResult<u64> {
+        self.execute("DELETE FROM kv_entries WHERE expires_at_ms <= $1", vec![self.now_ms().into()]).await
+    }
+
+    /// Sweeps every `interval` for as long as the process runs.
+    pub fn spawn_sweeping(self: &Arc<Self>, interval: Duration) {
+        let kv = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            loop {
+                ticks.tick().await;
+                if let Err(e) = kv.sweep().await {
+                    tracing::warn!(error = %e, "could not sweep expired KV entries");
+                }
+            }
+        });
+    }
+}
+
+#[async_trait]
+impl Kv for DatabaseKv {
+    async fn get(&self, key: &str) -> AppResult<Option<String>> {
+        self.value(
+            "SELECT value FROM kv_entries WHERE key = $1 AND expires_at_ms > $2",
+            vec![key.into(), self.now_ms().into()],
+        )
+        .await
+    }
+
+    async fn set(&self, key: &str, value: &str, ttl: Duration) -> AppResult<()> {
+        self.execute(
+            "INSERT INTO kv_entries (key, value, expires_at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at_ms = excluded.expires_at_ms",
+            vec![key.into(), value.into(), self.deadline_ms(ttl).into()],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> AppResult<bool> {
+        // An expired row counts as absent: the update takes its place only then.
+        let stored = self
+            .execute(
+                "INSERT INTO kv_entries (key, value, expires_at_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at_ms = excluded.expires_at_ms \
+                 WHERE kv_entries.expires_at_ms <= $4",
+                vec![key.into(), value.into(), self.deadline_ms(ttl).into(), self.now_ms().into()],
+            )
+            .await?;
+        Ok(stored == 1)
+    }
+
+    async fn take(&self, key: &str) -> AppResult<Option<String>> {
+        // The row goes whether or not it expired; only a live one is handed out.
+        let row =
+            self.db
+                .query_one_raw(self.statement(
+                    "DELETE FROM kv_entries WHERE key = $1 RETURNING value, expires_at_ms",
+                    vec![key.into()],
+                ))
+                .await
+                .map_err(AppError::internal)?;
+        let Some(row) = row else { return Ok(None) };
+        let expires_at_ms: i64 = row.try_get("", "expires_at_ms").map_err(AppError::internal)?;
+        let value: String = row.try_get("", "value").map_err(AppError::internal)?;
+        Ok((expires_at_ms > self.now_ms()).then_some(value))
+    }
+
+    async fn delete(&self, key: &str) -> AppResult<()> {
+        self.execute("DELETE FROM kv_entries WHERE key = $1", vec![key.into()]).await.map(drop)
+    }
+
+    async fn increment(&self, key: &str, ttl: Duration) -> AppResult<u64> {
+        // A live counter counts on under its old deadline; an expired one starts again at 1.
+        let count = self
+            .value(
+                "INSERT INTO kv_entries (key, value, expires_at_ms) VALUES ($1, '1', $2) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                 value = CASE WHEN kv_entries.expires_at_ms > $3 \
+                   THEN CAST(CAST(kv_entries.value AS BIGINT) + 1 AS TEXT) ELSE '1' END, \
+                 expires_at_ms = CASE WHEN kv_entries.expires_at_ms > $3 \
+                   THEN kv_entries.expires_at_ms ELSE excluded.expires_at_ms END \
+                 RETURNING value",
+                vec![key.into(), self.deadline_ms(ttl).into(), self.now_ms().into()],
+            )
+            .await?
+            .ok_or_else(|| AppError::internal("an upsert returned no row"))?;
+        count.parse().map_err(AppError::internal)
+    }
+
+    async fn ping(&self) -> AppResult<()> {
+        self.db.ping().await.map_err(AppError::internal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::{clock::ManualClock, db};
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    async fn store() -> (DatabaseKv, ManualClock, tempfile::TempDir) {
+        let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("kv.db").display());
+        db::migrate(&url).await.unwrap_or_else(|e| panic!("{e:?}"));
+        let conn = db::connect(&url, 2).await.unwrap_or_else(|e| panic!("{e:?}"));
+        let clock = ManualClock::new(Utc::now());
+        (DatabaseKv::new(conn, Arc::new(clock.clone())), clock, dir)
+    }
+
+    #[tokio::test]
+    async fn a_value_lives_until_its_ttl_by_the_injected_clock() {
+        let (kv, clock, _dir) = store().await;
+        kv.set("k", "v", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(kv.get("k").await.ok().flatten().as_deref(), Some("v"));
+        clock.advance(chrono::Duration::seconds(61));
+        assert_eq!(kv.get("k").await.ok().flatten(), None);
+        assert_eq!(kv.take("k").await.ok().flatten(), None, "an expired value is not handed out");
+    }
+
+    #[tokio::test]
+    async fn set_if_absent_stores_once_and_again_after_expiry() {
+        let (kv, clock, _dir) = store().await;
+        assert_eq!(kv.set_if_absent("k", "first", MINUTE).await.ok(), Some(true));
+        assert_eq!(kv.set_if_absent("k", "second", MINUTE).await.ok(), Some(false));
+        assert_eq!(kv.get("k").await.ok().flatten().as_deref(), Some("first"));
+        clock.advance(chrono::Duration::seconds(61));
+        assert_eq!(kv.set_if_absent("k", "third", MINUTE).await.ok(), Some(true));
+        assert_eq!(kv.get("k").await.ok().flatten().as_deref(), Some("third"));
+    }
+
+    #[tokio::test]
+    async fn take_hands_a_value_out_once() {
+        let (kv, _clock, _dir) = store().await;
+        kv.set("k", "v", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(kv.take("k").await.ok().flatten().as_deref(), Some("v"));
+        assert_eq!(kv.take("k").await.ok().flatten(), None);
+    }
+
+    #[tokio::test]
+    async fn a_counter_counts_within_its_window_and_restarts_after_it() {
+        let (kv, clock, _dir) = store().await;
+        for expected in 1..=3 {
+            assert_eq!(kv.increment("c", MINUTE).await.ok(), Some(expected));
+        }
+        clock.advance(chrono::Duration::seconds(30));
+        assert_eq!(kv.increment("c", MINUTE).await.ok(), Some(4), "a hit does not extend the window");
+        clock.advance(chrono::Duration::seconds(31));
+        assert_eq!(kv.increment("c", MINUTE).await.ok(), Some(1));
+    }
+
+    #[tokio::test]
+    async fn concurrent_increments_are_each_counted() {
+        let (kv, _clock, _dir) = store().await;
+        let kv = Arc::new(kv);
+        let hits = (0..20).map(|_| {
+            let kv = Arc::clone(&kv);
+            tokio::spawn(async move { kv.increment("c", MINUTE).await })
+        });
+        let mut counts: Vec<u64> =
+            futures::future::join_all(hits).await.into_iter().filter_map(|r| r.ok()?.ok()).collect();
+        counts.sort_unstable();
+        assert_eq!(counts, (1..=20).collect::<Vec<u64>>());
+    }
+
+    #[tokio::test]
+    async fn a_sweep_deletes_only_expired_rows() {
+        let (kv, clock, _dir) = store().await;
+        kv.set("short", "v", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
+        kv.set("long", "v", MINUTE * 10).await.unwrap_or_else(|e| panic!("{e:?}"));
+        clock.advance(chrono::Duration::seconds(61));
+        assert_eq!(kv.sweep().await.ok(), Some(1));
+        assert_eq!(kv.get("long").await.ok().flatten().as_deref(), Some("v"));
+    }
+}
