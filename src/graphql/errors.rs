@@ -8,7 +8,7 @@ use async_graphql::{Response, ServerError};
 use crate::error::AppError;
 
 /// Codes for errors that do not come from a service.
-const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 
 /// Fills in codes on every error of `response` and masks internal ones.
 pub fn finalize(response: &mut Response) {

@@ -15,11 +15,11 @@
 use std::{convert::Infallible, net::SocketAddr, sync::Arc};
 
 use async_graphql::{
-    BatchRequest, Name, ParseRequestError, Value,
+    BatchRequest, ErrorExtensionValues, Name, ParseRequestError, Pos, ServerError, Value,
     http::{GraphiQLSource, MultipartOptions, receive_batch_body},
     parser::{
         Positioned, parse_query,
-        types::{Directive, OperationType, Selection, SelectionSet},
+        types::{Directive, ExecutableDocument, OperationType, Selection, SelectionSet},
     },
 };
 use axum::{
@@ -31,10 +31,19 @@ use axum::{
 use serde::Deserialize;
 
 use super::HttpState;
-use crate::{client::ClientInfo, graphql::errors, graphql::viewer::Viewer};
+use crate::{
+    client::ClientInfo,
+    graphql::{
+        errors,
+        limits::{self, ShapeError},
+        viewer::Viewer,
+    },
+};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
+/// The code of a document that cannot be parsed, or is refused before parsing.
+const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 
 /// The media type of the answer, chosen from `Accept`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -112,7 +121,10 @@ pub async fn post(
         Ok(request) => request,
         Err(_) => return plain(StatusCode::BAD_REQUEST, "the body is not a GraphQL request in JSON"),
     };
-    execute(&state, request, &headers, peer, format).await
+    match admit(&state, request, format) {
+        Ok(admitted) => execute(&state, admitted.request, &headers, peer, format).await,
+        Err(refused) => *refused,
+    }
 }
 
 /// POST /graphql with `multipart/form-data`: an `operations` part (one GraphQL request in
@@ -153,7 +165,10 @@ async fn post_multipart(state: &HttpState, peer: SocketAddr, headers: &HeaderMap
     if request.uploads.len() > 1 {
         return plain(StatusCode::BAD_REQUEST, "send at most one file per request");
     }
-    execute(state, request, headers, peer, format).await
+    match admit(state, request, format) {
+        Ok(admitted) => execute(state, admitted.request, headers, peer, format).await,
+        Err(refused) => *refused,
+    }
 }
 
 #[derive(Deserialize)]
@@ -181,10 +196,8 @@ pub async fn get(
         }
         return plain(StatusCode::BAD_REQUEST, "missing query parameter");
     };
-    if is_mutation(&query, params.operation_name.as_deref()) {
-        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "mutations must be sent with POST");
-        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
+    if query.len() + params.variables.as_ref().map_or(0, String::len) > state.max_body_bytes {
+        return plain(StatusCode::URI_TOO_LONG, "the query string is too large");
     }
     let Some(format) = negotiate(&headers) else {
         return plain(
@@ -201,7 +214,16 @@ pub async fn get(
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
-    execute(&state, request, &headers, peer, format).await
+    let admitted = match admit(&state, request, format) {
+        Ok(admitted) => admitted,
+        Err(refused) => return *refused,
+    };
+    if admitted.mutation {
+        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "mutations must be sent with POST");
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    execute(&state, admitted.request, &headers, peer, format).await
 }
 
 /// Any other method on /graphql.
@@ -211,15 +233,74 @@ pub async fn method_not_allowed() -> Response {
     response
 }
 
-/// Whether the operation GET would run is a mutation (or subscription). Unparsable documents
-/// are left to execution, which reports the syntax error.
-fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
-    let Ok(document) = parse_query(query) else { return false };
+/// Whether the operation a request would run is a mutation (or subscription).
+fn is_mutation(document: &ExecutableDocument, operation_name: Option<&str>) -> bool {
     document
         .operations
         .iter()
         .filter(|(name, _)| operation_name.is_none() || name.map(|n| n.as_str()) == operation_name)
         .any(|(_, op)| op.node.ty != OperationType::Query)
+}
+
+/// A request whose document passed [`admit`], parsed once for everything after.
+struct Admitted {
+    request: async_graphql::Request,
+    /// Whether the operation to run writes (GET refuses those).
+    mutation: bool,
+}
+
+/// Checks a request's document before the schema sees it: brackets nested too deeply are
+/// refused before any parser runs (400, whatever the media type: no legitimate client sends
+/// them), then the parsed document must stay within the depth limits and name only files the
+/// request carries. The schema reuses the parsed document.
+fn admit(state: &HttpState, mut request: async_graphql::Request, format: Format) -> Result<Admitted, Box<Response>> {
+    let refuse = |code: &'static str, message: String| request_error(format, code, message, Vec::new());
+    if let Err(e) = limits::check_nesting(&request.query) {
+        return Err(Box::new(with_status(refuse(PARSE_FAILED, e.to_string()), StatusCode::BAD_REQUEST)));
+    }
+    let document = match parse_query(&request.query) {
+        Ok(document) => document,
+        Err(e) => {
+            let e = ServerError::from(e);
+            return Err(Box::new(request_error(format, PARSE_FAILED, syntax_message(&e.message), e.locations)));
+        }
+    };
+    match limits::check_depth(&document, state.depth_limits) {
+        Err(e @ ShapeError::TooDeep { .. }) => return Err(Box::new(refuse(errors::VALIDATION_FAILED, e.to_string()))),
+        Err(e) => return Err(Box::new(with_status(refuse(PARSE_FAILED, e.to_string()), StatusCode::BAD_REQUEST))),
+        Ok(()) => {}
+    }
+    if names_missing_upload(&request, &document) {
+        return Err(Box::new(plain(StatusCode::BAD_REQUEST, "an Upload value must name a file sent with the request")));
+    }
+    let mutation = is_mutation(&document, request.operation_name.as_deref());
+    request.set_parsed_query(document);
+    Ok(Admitted { request, mutation })
+}
+
+/// The parser's own message draws the submitted text around the error; a client gets only the
+/// sentence (the position travels in `locations`), so nothing it sent is echoed back.
+fn syntax_message(drawn: &str) -> String {
+    let sentence = drawn.lines().rev().find_map(|line| line.trim_start().strip_prefix("= ")).map(str::trim);
+    match sentence {
+        Some(sentence) if !sentence.is_empty() => format!("syntax error: {sentence}"),
+        _ => "syntax error".to_owned(),
+    }
+}
+
+fn with_status(mut response: Response, status: StatusCode) -> Response {
+    *response.status_mut() = status;
+    response
+}
+
+/// A GraphQL answer for a request refused before execution.
+fn request_error(format: Format, code: &'static str, message: String, locations: Vec<Pos>) -> Response {
+    let mut error = ServerError::new(message, None);
+    error.locations = locations;
+    let mut extensions = ErrorExtensionValues::default();
+    extensions.set("code", code);
+    error.extensions = Some(extensions);
+    render(format, async_graphql::Response::from_errors(vec![error]))
 }
 
 async fn execute(
@@ -229,9 +310,6 @@ async fn execute(
     peer: SocketAddr,
     format: Format,
 ) -> Response {
-    if names_missing_upload(&request) {
-        return plain(StatusCode::BAD_REQUEST, "an Upload value must name a file sent with the request");
-    }
     let viewer = resolve_viewer(state, headers).await;
     let client = ClientInfo {
         ip: Some(peer.ip().to_string()),
@@ -246,16 +324,30 @@ async fn execute(
     };
     let mut response = state.schema.execute(request.data(viewer).data(client)).await;
     errors::finalize(&mut response);
-    let status = if format == Format::GraphqlResponseJson && errors::is_request_error(&response) {
-        StatusCode::BAD_REQUEST
+    render(format, response)
+}
+
+/// Serialises a GraphQL response in the negotiated format. A request error (nothing executed)
+/// has no `data` entry (GraphQL spec, "Response Format"), and is a 400 under
+/// `application/graphql-response+json`.
+fn render(format: Format, response: async_graphql::Response) -> Response {
+    let request_error = errors::is_request_error(&response);
+    let (status, media) = match format {
+        Format::GraphqlResponseJson if request_error => (StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE_JSON),
+        Format::GraphqlResponseJson => (StatusCode::OK, GRAPHQL_RESPONSE_JSON),
+        Format::Json => (StatusCode::OK, APPLICATION_JSON),
+    };
+    let body = if request_error {
+        serde_json::to_value(&response).and_then(|mut value| {
+            if let Some(object) = value.as_object_mut() {
+                object.remove("data");
+            }
+            serde_json::to_vec(&value)
+        })
     } else {
-        StatusCode::OK
+        serde_json::to_vec(&response)
     };
-    let media = match format {
-        Format::GraphqlResponseJson => GRAPHQL_RESPONSE_JSON,
-        Format::Json => APPLICATION_JSON,
-    };
-    match serde_json::to_vec(&response) {
+    match body {
         Ok(body) => (status, [(header::CONTENT_TYPE, HeaderValue::from_static(media))], body).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "could not serialise a GraphQL response");
@@ -271,18 +363,17 @@ const UPLOAD_PLACEHOLDER: &str = "#__graphql_file__:";
 /// Whether any string in the request's variables or document is an upload placeholder that
 /// does not name a file the request carries. async-graphql's `Upload` trusts placeholders (a
 /// forged one panics it), so only those its multipart parser wrote may reach execution.
-fn names_missing_upload(request: &async_graphql::Request) -> bool {
+fn names_missing_upload(request: &async_graphql::Request, document: &ExecutableDocument) -> bool {
     let files = request.uploads.len();
     let bad =
         |s: &str| s.strip_prefix(UPLOAD_PLACEHOLDER).is_some_and(|n| !n.parse::<usize>().is_ok_and(|i| i < files));
     if request.variables.values().any(|v| const_has(v, &bad)) {
         return true;
     }
-    // Without a quote the document holds no string; one that does not parse never executes.
+    // Without a quote the document holds no string.
     if !request.query.contains('"') {
         return false;
     }
-    let Ok(document) = parse_query(&request.query) else { return false };
     let operations = document.operations.iter().any(|(_, op)| {
         op.node.variable_definitions.iter().any(|d| d.node.default_value().is_some_and(|v| const_has(v, &bad)))
             || directives_have(&op.node.directives, &bad)

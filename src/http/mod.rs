@@ -32,6 +32,8 @@ pub struct HttpState {
     pub schema: IdgateSchema,
     pub services: Services,
     pub max_body_bytes: usize,
+    /// Field-depth limits, checked before the schema sees a document.
+    pub depth_limits: crate::graphql::limits::DepthLimits,
     /// Browser origins allowed cross-origin; none by default.
     pub cors_origins: Vec<HeaderValue>,
 }
