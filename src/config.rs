@@ -32,8 +32,13 @@ pub enum JwtAlgorithm {
 pub struct Settings {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// Public base URL: the token issuer and the base of links in mail.
+    /// Public base URL: the token issuer and the base of links in mail. Unset (empty), it is
+    /// `http://` + the listen address (a wildcard address reads as loopback).
     pub public_url: String,
+    /// Whether `public_url` was derived from `listen`, so the app can name the port it
+    /// actually bound when `listen` says port 0.
+    #[serde(skip)]
+    pub public_url_from_listen: bool,
     /// Audience written into and required from access tokens.
     pub token_audience: String,
     /// `sqlite://…` (created if missing) or `postgres://…`.
@@ -162,7 +167,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            public_url: "http://127.0.0.1:8080".into(),
+            public_url: String::new(),
+            public_url_from_listen: false,
             token_audience: "idgate".into(),
             database_url: SecretString::from("sqlite://idgate.db?mode=rwc"),
             database_max_connections: 10,
@@ -262,6 +268,10 @@ impl Settings {
                 .join("; ");
             ConfigError(detail)
         })?;
+        let mut settings = settings;
+        if settings.public_url.is_empty() {
+            settings.use_listen_address(settings.listen);
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -334,6 +344,12 @@ impl Settings {
         Ok(())
     }
 
+    /// Derives the public URL from the address idgate listens on.
+    pub fn use_listen_address(&mut self, listen: SocketAddr) {
+        self.public_url = public_url_of(listen);
+        self.public_url_from_listen = true;
+    }
+
     /// The issuer claim: the public URL without a trailing slash.
     pub fn issuer(&self) -> &str {
         self.public_url.trim_end_matches('/')
@@ -353,6 +369,17 @@ impl Settings {
     pub fn uses_postgres(&self) -> bool {
         self.database_url.expose_secret().starts_with("postgres")
     }
+}
+
+/// The URL a client on this machine reaches `listen` at: the default public URL.
+fn public_url_of(listen: SocketAddr) -> String {
+    let host = match listen.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+        ip if ip.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+    };
+    format!("http://{host}:{}", listen.port())
 }
 
 #[cfg(test)]
@@ -385,6 +412,23 @@ mod tests {
     fn an_avatar_cap_of_zero_is_refused() {
         let err = with(&[("avatar_max_bytes", "0")]).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("IDGATE_AVATAR_MAX_BYTES"), "{err}");
+    }
+
+    #[test]
+    fn the_public_url_defaults_to_the_listen_address() {
+        let settings = with(&[("listen", "127.0.0.1:9191")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(settings.issuer(), "http://127.0.0.1:9191");
+        let wildcard = with(&[("listen", "0.0.0.0:80")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(wildcard.issuer(), "http://127.0.0.1:80");
+        let v6 = with(&[("listen", "[::]:8443")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v6.issuer(), "http://[::1]:8443");
+    }
+
+    #[test]
+    fn a_configured_public_url_wins_over_the_listen_address() {
+        let settings = with(&[("listen", "0.0.0.0:9191"), ("public_url", "https://id.example.com/")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(settings.issuer(), "https://id.example.com");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::{
     graphql::{
         AUTH_MUTATION_COST,
         guards::{SelfOrAdmin, SignedIn},
+        scalars::Date,
         viewer::Viewer,
     },
 };
@@ -77,8 +78,8 @@ impl UserView {
     }
 
     #[graphql(guard = "self.guard()")]
-    async fn date_of_birth(&self) -> Option<NaiveDate> {
-        self.user.date_of_birth
+    async fn date_of_birth(&self) -> Option<Date> {
+        self.user.date_of_birth.map(Date)
     }
 
     #[graphql(guard = "self.guard()")]
@@ -134,7 +135,7 @@ pub struct RegisterInput {
     pub last_name: Option<String>,
     /// International form, like +14155550123.
     pub phone: Option<String>,
-    pub date_of_birth: Option<NaiveDate>,
+    pub date_of_birth: Option<Date>,
     pub gender: Option<Gender>,
 }
 
@@ -148,7 +149,7 @@ impl RegisterInput {
             first_name: self.first_name.as_deref().map(|n| PersonName::parse(n, "firstName")).transpose()?,
             last_name: self.last_name.as_deref().map(|n| PersonName::parse(n, "lastName")).transpose()?,
             phone: self.phone.as_deref().map(Phone::parse).transpose()?,
-            date_of_birth: self.date_of_birth.map(|d| DateOfBirth::parse(d, today)).transpose()?,
+            date_of_birth: self.date_of_birth.map(|d| DateOfBirth::parse(d.0, today)).transpose()?,
             gender: self.gender,
         })
     }
@@ -205,7 +206,7 @@ pub struct ProfileFields {
     pub username: MaybeUndefined<String>,
     pub first_name: MaybeUndefined<String>,
     pub last_name: MaybeUndefined<String>,
-    pub date_of_birth: MaybeUndefined<NaiveDate>,
+    pub date_of_birth: MaybeUndefined<Date>,
     pub gender: MaybeUndefined<Gender>,
     /// A language tag like `en` or `es-MX`; picks the language of messages.
     pub locale: MaybeUndefined<String>,
@@ -220,7 +221,7 @@ impl ProfileFields {
             username: clearable(self.username, |u| Username::parse(&u))?,
             first_name: clearable(self.first_name, |n| PersonName::parse(&n, "firstName"))?,
             last_name: clearable(self.last_name, |n| PersonName::parse(&n, "lastName"))?,
-            date_of_birth: clearable(self.date_of_birth, |d| DateOfBirth::parse(d, today))?,
+            date_of_birth: clearable(self.date_of_birth, |d| DateOfBirth::parse(d.0, today))?,
             gender: clearable(self.gender, Ok)?,
             locale: clearable(self.locale, |l| Locale::parse(&l))?,
             phone: clearable(self.phone, |p| Phone::parse(&p))?,

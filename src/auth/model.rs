@@ -26,6 +26,9 @@ pub struct AccessClaims {
     pub role: String,
     pub iat: i64,
     pub exp: i64,
+    /// Not before: idgate does not issue it, but a token that carries one is refused until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     pub jti: String,
 }
 

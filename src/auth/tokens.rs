@@ -1,8 +1,8 @@
 //! Access tokens: JWTs (`typ: at+jwt`, RFC 9068) signed with the server's asymmetric key.
 //!
 //! Verification pins the algorithm and our own key id, never follows `jku`, `x5u` or an
-//! embedded `jwk`, requires exp, iss, aud and sub, and checks expiry against the injected
-//! clock with a small leeway. Verified tokens are cached by the SHA-256 of the token (never the
+//! embedded `jwk`, refuses any `crit` header, requires exp, iss, aud and sub, and checks
+//! expiry, `iat` and `nbf` against the injected clock with a small leeway. Verified tokens are cached by the SHA-256 of the token (never the
 //! token itself), and a cached entry is never used past its `exp`.
 
 use std::sync::Arc;
@@ -85,6 +85,7 @@ impl TokenService {
             role: role.as_str().to_owned(),
             iat: now,
             exp: now + i64::try_from(self.ttl_secs).unwrap_or(i64::MAX),
+            nbf: None,
             jti: Uuid::new_v4().to_string(),
         };
         let mut header = Header::new(self.key.algorithm);
@@ -107,7 +108,8 @@ impl TokenService {
             return Err(AppError::Unauthenticated);
         }
         let claims = self.verify_signature(token)?;
-        if claims.exp + LEEWAY_SECS <= now || claims.iat > now + LEEWAY_SECS {
+        let not_yet = claims.iat > now + LEEWAY_SECS || claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY_SECS);
+        if claims.exp + LEEWAY_SECS <= now || not_yet {
             return Err(AppError::Unauthenticated);
         }
         let found = principal(&claims)?;
@@ -122,7 +124,9 @@ impl TokenService {
             && header.typ.as_deref().is_some_and(|typ| typ.eq_ignore_ascii_case(TOKEN_TYPE))
             && header.jku.is_none()
             && header.x5u.is_none()
-            && header.jwk.is_none();
+            && header.jwk.is_none()
+            // RFC 7515 §4.1.11: extensions listed as critical must be understood; we know none.
+            && header.crit.is_none();
         if !ours {
             return Err(AppError::Unauthenticated);
         }

@@ -3,6 +3,8 @@
 
 pub mod errors;
 pub mod guards;
+pub mod limits;
+pub mod scalars;
 pub mod viewer;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
@@ -32,9 +34,11 @@ pub type IdgateSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Builds the schema with its limits and the services as schema data.
 pub fn build_schema(services: Services, settings: &Settings) -> IdgateSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    let mut builder = scalars::describe(Schema::build(Query::default(), Mutation::default(), EmptySubscription))
         .data(services)
-        .limit_depth(settings.query_depth_limit)
+        // The transport enforces the depth limits with introspection counted apart
+        // (`limits::check_depth`); this is the backstop for any other way in.
+        .limit_depth(depth_limits(settings).introspection)
         .limit_complexity(settings.query_complexity_limit)
         .limit_recursive_depth(32)
         .limit_directives(10);
@@ -47,7 +51,13 @@ pub fn build_schema(services: Services, settings: &Settings) -> IdgateSchema {
     builder.finish()
 }
 
+/// The field-depth limits: the configured one for data, and room for the standard
+/// introspection query (graphql-js nests `ofType` up to nine levels below `__schema`).
+pub fn depth_limits(settings: &Settings) -> limits::DepthLimits {
+    limits::DepthLimits { data: settings.query_depth_limit, introspection: settings.query_depth_limit.max(20) }
+}
+
 /// The SDL of the schema, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription).finish().sdl()
+    scalars::describe(Schema::build(Query::default(), Mutation::default(), EmptySubscription)).finish().sdl()
 }

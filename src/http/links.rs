@@ -14,7 +14,7 @@ use axum::{
 use serde::Deserialize;
 
 use super::HttpState;
-use crate::{accounts::model::Password, error::AppError};
+use crate::{accounts::model::Password, error::AppError, security::password_policy::MAX_PASSWORD_CHARS};
 
 #[derive(Deserialize)]
 pub struct TokenParam {
@@ -98,16 +98,19 @@ pub async fn verify_email_submit(State(state): State<Arc<HttpState>>, Form(form)
 }
 
 /// GET /reset-password?token=…: a form for the new password.
-pub async fn reset_password_page(Query(query): Query<TokenParam>) -> Response {
+pub async fn reset_password_page(State(state): State<Arc<HttpState>>, Query(query): Query<TokenParam>) -> Response {
     let Some(token) = plausible(query.token.as_deref()) else { return invalid_link() };
-    page(StatusCode::OK, "Choose a new password", &reset_form(token, ""))
+    page(StatusCode::OK, "Choose a new password", &reset_form(&state, token, ""))
 }
 
-fn reset_form(token: &str, problem: &str) -> String {
+/// The new-password form; its length bounds are the configured policy's, so the browser's
+/// own check agrees with the server's.
+fn reset_form(state: &HttpState, token: &str, problem: &str) -> String {
+    let min = state.services.accounts.policy.min_length;
     format!(
         "{problem}<form method=\"post\" action=\"/reset-password\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
          <p><label>New password<br><input type=\"password\" name=\"new_password\" autocomplete=\"new-password\" \
-         minlength=\"8\" maxlength=\"128\" required></label></p><button type=\"submit\">Set password</button></form>"
+         minlength=\"{min}\" maxlength=\"{MAX_PASSWORD_CHARS}\" required></label></p><button type=\"submit\">Set password</button></form>"
     )
 }
 
@@ -130,7 +133,7 @@ pub async fn reset_password_submit(State(state): State<Arc<HttpState>>, Form(for
             page(
                 StatusCode::BAD_REQUEST,
                 "Choose a new password",
-                &reset_form(token, &format!("<p><strong>The new {reason}.</strong></p>")),
+                &reset_form(&state, token, &format!("<p><strong>The new {reason}.</strong></p>")),
             )
         }
         Err(AppError::Internal(e)) => {

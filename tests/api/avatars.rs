@@ -19,7 +19,6 @@ use crate::helpers::{TestApp, error_code};
 
 const UPLOAD: &str = "mutation($file: Upload!) { uploadAvatar(file: $file) { user { id avatarUrl } } }";
 const REMOVE: &str = "mutation { removeAvatar { user { id avatarUrl } } }";
-const PUBLIC_MEDIA: &str = "http://127.0.0.1:8080/media/";
 
 /// An app whose media directory (`<root>/media`) the test can look into.
 struct AvatarApp {
@@ -76,11 +75,13 @@ async fn upload_json(app: &TestApp, token: &str, bytes: Vec<u8>, file_name: &str
     response.json().await.unwrap_or_else(|e| panic!("not JSON: {e}"))
 }
 
-/// The stored file name an avatarUrl points at.
-fn file_of(url: &Value) -> String {
+/// The stored file name an avatarUrl points at (served by this app: the public URL defaults to
+/// the address it listens on).
+fn file_of(app: &TestApp, url: &Value) -> String {
     let url = url.as_str().unwrap_or_else(|| panic!("no avatarUrl: {url}"));
-    assert!(url.starts_with(PUBLIC_MEDIA), "{url}");
-    url[PUBLIC_MEDIA.len()..].to_owned()
+    let public_media = format!("{}/media/", app.address);
+    assert!(url.starts_with(&public_media), "{url}");
+    url[public_media.len()..].to_owned()
 }
 
 async fn get_media(app: &TestApp, path: &str) -> Response {
@@ -156,12 +157,12 @@ async fn an_uploaded_png_is_reencoded_resized_and_served() {
     let token = app.signed_in("alice@example.com").await.access;
     let answer = upload_json(app, &token, png(1024, 768), "me.png", "image/png").await;
     assert!(answer["errors"].is_null(), "{answer}");
-    let name = file_of(&answer["data"]["uploadAvatar"]["user"]["avatarUrl"]);
+    let name = file_of(app, &answer["data"]["uploadAvatar"]["user"]["avatarUrl"]);
     assert!(name.ends_with(".png") && name.len() == 47, "an unguessable generated name: {name}");
     assert_eq!(media.stored(), vec![name.clone()], "only the final file, no temporary one");
 
     let me = app.gql_as(&token, "{ me { avatarUrl } }", json!({})).await;
-    assert_eq!(file_of(&me["data"]["me"]["avatarUrl"]), name);
+    assert_eq!(file_of(app, &me["data"]["me"]["avatarUrl"]), name);
 
     let response = get_media(app, &name).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -184,7 +185,7 @@ async fn a_jpeg_is_stored_as_a_png_without_its_metadata() {
     assert!(contains(&jpeg, b"telltale-gps"));
     let answer = upload_json(app, &token, jpeg, "holiday.jpg", "image/jpeg").await;
     assert!(answer["errors"].is_null(), "{answer}");
-    let name = file_of(&answer["data"]["uploadAvatar"]["user"]["avatarUrl"]);
+    let name = file_of(app, &answer["data"]["uploadAvatar"]["user"]["avatarUrl"]);
     let response = get_media(app, &name).await;
     assert_eq!(response.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("image/png"));
     let served = response.bytes().await.unwrap_or_else(|e| panic!("{e}"));
@@ -199,9 +200,9 @@ async fn a_second_upload_replaces_the_first_and_deletes_its_file() {
     let app = &media.app;
     let token = app.signed_in("alice@example.com").await.access;
     let first = upload_json(app, &token, png(64, 64), "a.png", "image/png").await;
-    let first = file_of(&first["data"]["uploadAvatar"]["user"]["avatarUrl"]);
+    let first = file_of(app, &first["data"]["uploadAvatar"]["user"]["avatarUrl"]);
     let second = upload_json(app, &token, png(80, 80), "b.png", "image/png").await;
-    let second = file_of(&second["data"]["uploadAvatar"]["user"]["avatarUrl"]);
+    let second = file_of(app, &second["data"]["uploadAvatar"]["user"]["avatarUrl"]);
     assert_ne!(first, second, "a new name for new content: cached copies never go stale");
     assert_eq!(media.stored(), vec![second.clone()]);
     assert_eq!(get_media(app, &first).await.status(), StatusCode::NOT_FOUND);
@@ -274,7 +275,7 @@ async fn remove_avatar_clears_the_url_and_deletes_the_file() {
     let app = &media.app;
     let token = app.signed_in("alice@example.com").await.access;
     let answer = upload_json(app, &token, png(32, 32), "a.png", "image/png").await;
-    let name = file_of(&answer["data"]["uploadAvatar"]["user"]["avatarUrl"]);
+    let name = file_of(app, &answer["data"]["uploadAvatar"]["user"]["avatarUrl"]);
     let removed = app.gql_as(&token, REMOVE, json!({})).await;
     assert!(removed["errors"].is_null(), "{removed}");
     assert!(removed["data"]["removeAvatar"]["user"]["avatarUrl"].is_null(), "{removed}");

@@ -114,7 +114,9 @@ async fn the_reset_page_sets_a_password_from_the_link() {
     request_reset(&app, "alice@example.com").await;
     let (_, token) = link_in(&reset_mail(&app, "alice@example.com", 2).await).unwrap_or_default();
     let page = app.client.get(format!("{}/reset-password?token={token}", app.address)).send().await;
-    assert!(page.unwrap_or_else(|e| panic!("{e}")).text().await.unwrap_or_default().contains("new_password"));
+    let page = page.unwrap_or_else(|e| panic!("{e}")).text().await.unwrap_or_default();
+    assert!(page.contains("new_password"), "{page}");
+    assert!(page.contains("minlength=\"12\"") && page.contains("maxlength=\"128\""), "the policy's bounds: {page}");
     let submit = |password: &'static str| {
         app.client
             .post(format!("{}/reset-password", app.address))

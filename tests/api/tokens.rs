@@ -5,7 +5,7 @@ use jsonwebtoken::{
 };
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, fresh_database};
+use crate::helpers::{TestApp, error_code, fresh_database, re_signed};
 
 async fn jwks(app: &TestApp) -> JwkSet {
     let response = app.client.get(format!("{}/.well-known/jwks.json", app.address)).send().await;
@@ -38,7 +38,7 @@ async fn access_tokens_verify_against_the_published_keys_with_the_documented_cla
     let key = DecodingKey::from_jwk(jwk).unwrap_or_else(|e| panic!("{e}"));
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&["idgate"]);
-    validation.set_issuer(&["http://127.0.0.1:8080"]);
+    validation.set_issuer(&[app.address.as_str()]);
     let data = decode::<Value>(&user.access, &key, &validation).unwrap_or_else(|e| panic!("{e}"));
     let claims = data.claims;
     for claim in ["iss", "aud", "sub", "sid", "role", "iat", "exp", "jti"] {
@@ -125,10 +125,32 @@ async fn a_generated_signing_key_is_kept_across_restarts() {
     let dir = std::sync::Arc::new(tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}")));
     let url = fresh_database(dir.path()).await;
     // No key configured: one is generated at first start, and the restart finds it stored.
-    let without_key = TestApp::spawn_on(dir.clone(), url.clone(), &[], false).await;
+    let without_key = TestApp::spawn_on(dir, url, &[], false).await;
     let user = without_key.signed_in("alice@example.com").await;
-    let restarted = TestApp::spawn_on(dir, url, &[], false).await;
-    assert_eq!(jwks(&without_key).await.keys[0].common.key_id, jwks(&restarted).await.keys[0].common.key_id);
+    let generated = jwks(&without_key).await.keys[0].common.key_id.clone();
+    let restarted = without_key.restart().await;
+    assert_eq!(jwks(&restarted).await.keys[0].common.key_id, generated);
     let me = restarted.me(&user.access).await;
     assert_eq!(me["data"]["me"]["email"], "alice@example.com", "{me}");
+}
+
+#[tokio::test]
+async fn a_token_not_valid_before_a_future_time_is_refused_until_then() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in("alice@example.com").await;
+    let issued_at = claims_of(&user.access)["iat"].as_i64().unwrap_or_default();
+    let later = re_signed(&user.access, |_, claims| claims["nbf"] = json!(issued_at + 600));
+    assert_eq!(error_code(&app.me(&later).await), "UNAUTHENTICATED");
+    let now = re_signed(&user.access, |_, claims| claims["nbf"] = json!(issued_at));
+    assert_eq!(app.me(&now).await["data"]["me"]["email"], "alice@example.com", "a past nbf is fine");
+    app.clock.advance(Duration::seconds(600));
+    assert_eq!(app.me(&later).await["data"]["me"]["email"], "alice@example.com", "valid from then on");
+}
+
+#[tokio::test]
+async fn a_token_with_a_critical_header_extension_is_refused() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in("alice@example.com").await;
+    let critical = re_signed(&user.access, |header, _| header.crit = Some(vec!["exp".into()]));
+    assert_eq!(error_code(&app.me(&critical).await), "UNAUTHENTICATED");
 }
