@@ -8,6 +8,7 @@ mod avatars;
 mod cli;
 mod delivery;
 mod directory;
+mod graphiql;
 mod login;
 mod phone;
 mod recovery;
