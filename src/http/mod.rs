@@ -1,10 +1,11 @@
-//! HTTP routes: /graphql (our own transport, see `graphql`), /healthz, /readyz, the JWKS, the
-//! landing pages of links in mail, and stored avatars at /media.
+//! HTTP routes: /graphql (our own transport, see `graphql`), GraphiQL's assets, /healthz,
+//! /readyz, the JWKS, the landing pages of links in mail, and stored avatars at /media.
 //! Every response says `Cache-Control: no-store` (answers carry tokens and personal data) unless
-//! its handler says otherwise (the JWKS, avatars), and `X-Content-Type-Options: nosniff`, so a
-//! browser never runs an answer as another type than the one declared
-//! (https://cheatsheetseries.owasp.org/cheatsheets/HTTP_Headers_Cheat_Sheet.html).
+//! its handler says otherwise (the JWKS, avatars, GraphiQL's assets), and
+//! `X-Content-Type-Options: nosniff`, so a browser never runs an answer as another type than
+//! the one declared (https://cheatsheetseries.owasp.org/cheatsheets/HTTP_Headers_Cheat_Sheet.html).
 
+mod graphiql;
 mod graphql;
 mod health;
 mod links;
@@ -49,6 +50,7 @@ pub fn router(state: HttpState) -> Router {
     });
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post).fallback(graphql::method_not_allowed))
+        .route("/graphiql/assets/{name}", get(graphiql::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/.well-known/jwks.json", get(jwks))
