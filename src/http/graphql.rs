@@ -16,7 +16,7 @@ use std::{convert::Infallible, net::SocketAddr, sync::Arc};
 
 use async_graphql::{
     BatchRequest, ErrorExtensionValues, Name, ParseRequestError, Pos, ServerError, Value,
-    http::{GraphiQLSource, MultipartOptions, receive_batch_body},
+    http::{MultipartOptions, receive_batch_body},
     parser::{
         Positioned, parse_query,
         types::{Directive, ExecutableDocument, OperationType, Selection, SelectionSet},
@@ -26,7 +26,7 @@ use axum::{
     body::{Body, Bytes},
     extract::{ConnectInfo, Query, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
 use serde::Deserialize;
 
@@ -192,7 +192,7 @@ pub async fn get(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|accept| accept.contains("text/html"));
         if wants_html {
-            return Html(GraphiQLSource::build().endpoint("/graphql").title("idgate").finish()).into_response();
+            return super::graphiql::page();
         }
         return plain(StatusCode::BAD_REQUEST, "missing query parameter");
     };

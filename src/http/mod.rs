@@ -1,8 +1,11 @@
-//! HTTP routes: /graphql (our own transport, see `graphql`), /healthz, /readyz, the JWKS, the
-//! landing pages of links in mail, and stored avatars at /media.
+//! HTTP routes: /graphql (our own transport, see `graphql`), GraphiQL's assets, /healthz,
+//! /readyz, the JWKS, the landing pages of links in mail, and stored avatars at /media.
 //! Every response says `Cache-Control: no-store` (answers carry tokens and personal data) unless
-//! its handler says otherwise (the JWKS, avatars).
+//! its handler says otherwise (the JWKS, avatars, GraphiQL's assets), and
+//! `X-Content-Type-Options: nosniff`, so a browser never runs an answer as another type than
+//! the one declared (https://cheatsheetseries.owasp.org/cheatsheets/HTTP_Headers_Cheat_Sheet.html).
 
+mod graphiql;
 mod graphql;
 mod health;
 mod links;
@@ -49,13 +52,13 @@ pub fn router(state: HttpState) -> Router {
     });
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post).fallback(graphql::method_not_allowed))
+        .route("/graphiql/assets/{name}", get(graphiql::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/media/{file}", get(media::avatar))
         .route("/verify-email", get(links::verify_email_page).post(links::verify_email_submit))
         .route("/reset-password", get(links::reset_password_page).post(links::reset_password_submit))
-        .layer(axum::middleware::map_response(no_store))
         .layer(tower::util::option_layer(cors))
         .layer(CatchPanicLayer::custom(|_| {
             // A panic is a bug: answer like any internal error, with no detail.
@@ -66,14 +69,20 @@ pub fn router(state: HttpState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
         }))
+        // Outermost, so the answers of the layers above (CORS preflights, timeouts, panics) get
+        // the headers too.
+        .layer(axum::middleware::map_response(default_security_headers))
         .with_state(Arc::new(state))
 }
 
-async fn no_store(mut response: Response) -> Response {
+/// The headers every response carries: `no-store` unless the handler chose a cache policy, and
+/// `nosniff`.
+async fn default_security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }
 

@@ -8,6 +8,7 @@ mod avatars;
 mod cli;
 mod delivery;
 mod directory;
+mod graphiql;
 mod hostile_input;
 mod introspection;
 mod login;
