@@ -117,8 +117,8 @@ fn jwt_rates() -> (f64, f64, f64) {
     let pem = keys::generate_rsa_pem().unwrap();
     let key = keys::SigningKey::from_pem(JwtAlgorithm::RS256, pem.expose_secret(), None).unwrap();
     let tokens = TokenService::new(key, "http://bench", "idgate", 900, Arc::new(SystemClock), 16);
-    let user = idgate::accounts::model::UserId(uuid::Uuid::new_v4());
-    let role = idgate::accounts::model::Role::User;
+    let user = idgate::domain::UserId(uuid::Uuid::new_v4());
+    let role = idgate::domain::Role::User;
     let start = Instant::now();
     let distinct: Vec<String> = (0..2000).map(|_| tokens.issue(user, uuid::Uuid::new_v4(), role).unwrap()).collect();
     let signed = distinct.len() as f64 / start.elapsed().as_secs_f64();

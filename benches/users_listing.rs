@@ -21,15 +21,16 @@ use std::{
 use chrono::{DateTime, TimeZone, Utc};
 use figment::{Figment, providers::Serialized};
 use idgate::{
-    accounts::model::{Email, Password, Role, UserId},
     admin::model::{
         Cursor, OrderDirection, PageRequest, SearchText, SortKey, Take, UserFilter, UserOrder, UserOrderField,
     },
-    app::{App, Services},
-    auth::model::Principal,
+    app::App,
     clock::SystemClock,
     config::Settings,
+    domain::Principal,
+    domain::{Email, Password, Role, UserId},
     entity::users,
+    services::Services,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use sea_orm::{ConnectionTrait, Database, EntityTrait, TransactionTrait};

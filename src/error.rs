@@ -47,6 +47,10 @@ pub enum AppError {
     /// CONFLICT: a unique value is taken; `field` names it.
     #[error("{field} is already in use")]
     Conflict { field: &'static str },
+    /// CONFLICT: the target is in the wrong state for this action (the caller may act, but not
+    /// yet); the text says what must change first.
+    #[error("{0}")]
+    WrongState(&'static str),
     /// DELIVERY_FAILED: a mail or text message the user is waiting for could not be sent.
     #[error("the message could not be sent; please try again later")]
     DeliveryFailed,
@@ -73,7 +77,7 @@ impl AppError {
             Self::AccountInactive => "ACCOUNT_INACTIVE",
             Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
             Self::CaptchaRequired => "CAPTCHA_REQUIRED",
-            Self::Conflict { .. } => "CONFLICT",
+            Self::Conflict { .. } | Self::WrongState(_) => "CONFLICT",
             Self::DeliveryFailed => "DELIVERY_FAILED",
             Self::NotFound(_) => "NOT_FOUND",
             Self::Internal(_) => "INTERNAL",

@@ -4,11 +4,12 @@ use std::{io::Read, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use idgate::{
-    accounts::model::{Email, Password},
-    app::{App, Services},
+    app::App,
     clock::SystemClock,
     config::Settings,
     db,
+    domain::{Email, Password},
+    services::Services,
 };
 use secrecy::ExposeSecret;
 use tracing_subscriber::EnvFilter;
@@ -61,7 +62,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     if let Command::Schema = command {
         #[allow(clippy::print_stdout)]
         {
-            println!("{}", idgate::graphql::sdl());
+            println!("{}", idgate::schema::sdl());
         }
         return Ok(());
     }

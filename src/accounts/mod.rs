@@ -1,7 +1,5 @@
-//! Accounts: registration, the user profile and the parsed types every feature shares (Email,
-//! Password, Phone, UserId, ...). Verification, recovery and profile editing build on this.
+//! Accounts: registration, the user profile, email and phone verification, password change
+//! and reset. The parsed user types it works with live in `crate::domain`, below every feature.
 
 pub mod graphql;
-pub mod model;
-pub mod repo;
 pub mod service;

@@ -13,18 +13,16 @@ use super::{
     model::{OrderDirection, PageRequest, SearchText, UserFilter, UserOrder, UserOrderField, UserPage},
 };
 use crate::{
-    accounts::{
-        graphql::{ProfileFields, RegisterInput, UserView},
-        model::{Email, Role, UserId},
-    },
-    app::Services,
     client::ClientInfo,
+    domain::{Email, Role, UserId},
     error::AppResult,
     graphql::{
         AUTH_MUTATION_COST,
         guards::{AtLeast, SignedIn},
+        user::{ProfileFields, RegisterInput, UserView},
         viewer::Viewer,
     },
+    services::Services,
 };
 
 /// `UserConnection { edges { cursor node } pageInfo totalCount }`, with `UserEdge`.
@@ -71,7 +69,7 @@ pub struct UserOrderInput {
 
 /// The connection's own fields besides edges and pageInfo.
 pub struct UserTotals {
-    caller: crate::auth::model::Principal,
+    caller: crate::domain::Principal,
     filter: UserFilter,
 }
 
@@ -218,7 +216,8 @@ impl AdminMutation {
     }
 
     /// Deletes a deactivated account (its sessions and avatar go; the audit trail keeps its id).
-    /// Errors: FORBIDDEN, NOT_FOUND.
+    /// Errors: FORBIDDEN (you may not act on this account), CONFLICT (the account is still
+    /// active: deactivate it first), NOT_FOUND.
     #[graphql(guard = "AtLeast::ADMIN")]
     async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
         let actor = ctx.data::<Viewer>()?.require()?;

@@ -13,17 +13,15 @@ use serde_json::json;
 
 use super::service::AdminService;
 use crate::{
-    accounts::{
-        model::{Email, NewUser, ProfileChanges, Role, User, UserId},
-        repo as users,
-    },
     audit::{
+        self,
         model::{AuditKind, NewAuditEvent},
-        repo as audit,
     },
-    auth::{self, model::Principal},
     client::ClientInfo,
+    domain::{Email, NewUser, Principal, ProfileChanges, Role, User, UserId},
     error::{AppError, AppResult},
+    sessions,
+    users::repo as users,
 };
 
 /// What an admin may set when creating an account.
@@ -54,10 +52,10 @@ impl AdminService {
             .map_err(|reason| AppError::bad_input("password", format!("password {reason}")))?;
         let hash = self.passwords.hash(new.user.password.secret()).await?;
         let now = self.clock.now();
-        let mut row = users::new_row(&new.user, Some(hash), new.role, now);
-        row.email_verified_at = new.email_verified.then_some(now);
+        let mut draft = User::draft(&new.user, new.role, now);
+        draft.email_verified_at = new.email_verified.then_some(now);
         let txn = self.db.begin().await.map_err(AppError::internal)?;
-        let user = users::insert(&txn, row).await?;
+        let user = users::insert(&txn, &draft, Some(hash)).await?;
         let event = NewAuditEvent::new(AuditKind::UserCreated, now)
             .user(user.id)
             .actor(Some(actor.user_id))
@@ -125,21 +123,16 @@ impl AdminService {
         let txn = self.db.begin().await.map_err(AppError::internal)?;
         let target = self.target(&txn, actor, id).await?;
         if !active {
-            self.keep_a_superuser(&txn, &target, "the last active superuser cannot be deactivated").await?;
+            crate::users::keep_a_superuser(&txn, &target, "the last active superuser cannot be deactivated").await?;
         }
         users::set_active(&txn, id, active, now).await?;
-        let revoked = if active {
-            Vec::new()
-        } else {
-            auth::repo::revoke_all_sessions(&txn, id, None, "deactivated", now).await?
-        };
         let kind = if active { AuditKind::Activated } else { AuditKind::Deactivated };
-        let event = NewAuditEvent::new(kind, now)
-            .user(id)
-            .actor(Some(actor.user_id))
-            .client(client)
-            .detail(json!({ "sessionsRevoked": revoked.len() }));
-        audit::record(&txn, event).await?;
+        let event = NewAuditEvent::new(kind, now).user(id).actor(Some(actor.user_id)).client(client);
+        if active {
+            audit::record(&txn, event).await?;
+        } else {
+            sessions::end_all(&txn, id, None, "deactivated", now, event).await?;
+        }
         txn.commit().await.map_err(AppError::internal)?;
         users::find_by_id(&self.db, id).await?.ok_or(AppError::NotFound("user"))
     }
@@ -147,13 +140,13 @@ impl AdminService {
     /// Deletes a deactivated account: its sessions go with it, its avatar file is removed,
     /// and the audit trail keeps its id.
     ///
-    /// Errors: FORBIDDEN (an active account, or the rules above), NOT_FOUND.
+    /// Errors: FORBIDDEN (the rules above), CONFLICT (the account is still active), NOT_FOUND.
     pub async fn delete_user(&self, actor: &Principal, id: UserId, client: &ClientInfo) -> AppResult<()> {
         let now = self.clock.now();
         let txn = self.db.begin().await.map_err(AppError::internal)?;
         let target = self.target(&txn, actor, id).await?;
         if target.is_active {
-            return Err(AppError::NotAllowed("only a deactivated account can be deleted"));
+            return Err(AppError::WrongState("only a deactivated account can be deleted: deactivate it first"));
         }
         let avatar = users::avatar_of(&txn, id).await?;
         // Its sessions go with the row (ON DELETE CASCADE), and with them every token's standing.
@@ -188,7 +181,7 @@ impl AdminService {
         let txn = self.db.begin().await.map_err(AppError::internal)?;
         let target = self.target(&txn, actor, id).await?;
         if role < Role::Superuser {
-            self.keep_a_superuser(&txn, &target, "the last active superuser cannot be demoted").await?;
+            crate::users::keep_a_superuser(&txn, &target, "the last active superuser cannot be demoted").await?;
         }
         users::set_role(&txn, id, role, now).await?;
         let event = NewAuditEvent::new(AuditKind::RoleChanged, now)
@@ -214,13 +207,5 @@ impl AdminService {
             return Err(AppError::NotAllowed("an admin acts only on user accounts"));
         }
         Ok(target)
-    }
-
-    /// Refuses when `target` is the last active superuser.
-    async fn keep_a_superuser(&self, db: &impl ConnectionTrait, target: &User, rule: &'static str) -> AppResult<()> {
-        if target.role == Role::Superuser && target.is_active && users::count_active_superusers(db).await? <= 1 {
-            return Err(AppError::NotAllowed(rule));
-        }
-        Ok(())
     }
 }

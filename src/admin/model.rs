@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    accounts::model::{Role, User, UserId},
+    domain::{Role, User, UserId},
     error::{AppError, AppResult},
 };
 

@@ -22,12 +22,10 @@ use super::model::{
     Cursor, OrderDirection, PageRequest, SortKey, Take, UserEdge, UserFilter, UserOrder, UserOrderField, UserPage,
 };
 use crate::{
-    accounts::{
-        model::{User, UserId},
-        repo::to_user,
-    },
+    domain::{User, UserId},
     entity::users,
     error::{AppError, AppResult},
+    users::repo::to_user,
 };
 
 /// One user by id.

@@ -15,9 +15,9 @@ use super::{
     repo,
 };
 use crate::{
-    accounts::model::{Role, User, UserId},
-    auth::model::Principal,
     clock::Clock,
+    domain::Principal,
+    domain::{Role, User, UserId},
     error::{AppError, AppResult},
     media::service::MediaService,
     security::{password_policy::PasswordPolicy, passwords::Passwords},

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::model::{AuditEvent, AuditFilter, AuditKind};
-use crate::{accounts::model::UserId, app::Services, error::AppError, graphql::guards::AtLeast};
+use crate::{domain::UserId, error::AppError, graphql::guards::AtLeast, services::Services};
 
 /// A recorded event.
 #[derive(SimpleObject)]

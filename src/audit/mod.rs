@@ -5,5 +5,16 @@
 
 pub mod graphql;
 pub mod model;
-pub mod repo;
+mod repo;
 pub mod service;
+
+use sea_orm::ConnectionTrait;
+
+use crate::error::AppResult;
+
+/// Records `event` on `db`: pass the transaction of the change it records, so both commit
+/// together (or the connection, for an event that changes nothing else, like a failed login).
+/// The one way every feature writes to the audit log.
+pub async fn record(db: &impl ConnectionTrait, event: model::NewAuditEvent) -> AppResult<()> {
+    repo::record(db, event).await
+}

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{accounts::model::UserId, client::ClientInfo};
+use crate::{client::ClientInfo, domain::UserId};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
@@ -115,6 +115,17 @@ impl NewAuditEvent {
 
     pub fn detail(mut self, detail: serde_json::Value) -> Self {
         self.detail = detail;
+        self
+    }
+
+    /// Adds one field to the detail object.
+    pub fn with_detail(mut self, key: &str, value: serde_json::Value) -> Self {
+        if !self.detail.is_object() {
+            self.detail = serde_json::json!({});
+        }
+        if let Some(fields) = self.detail.as_object_mut() {
+            fields.insert(key.to_owned(), value);
+        }
         self
     }
 }

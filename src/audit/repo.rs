@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::model::{AuditEvent, AuditFilter, AuditKind, NewAuditEvent};
 use crate::{
-    accounts::model::UserId,
+    domain::UserId,
     entity::audit_events,
     error::{AppError, AppResult},
 };

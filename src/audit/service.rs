@@ -6,7 +6,7 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::{
-    model::{AuditEvent, AuditFilter, NewAuditEvent},
+    model::{AuditEvent, AuditFilter},
     repo,
 };
 use crate::{
@@ -27,10 +27,10 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// Records an event outside any other change (for events that change nothing else, such
-    /// as a failed login).
-    pub async fn record(&self, event: NewAuditEvent) -> AppResult<()> {
-        repo::record(&self.db, event).await
+    /// The audit log, keeping events for the configured retention (forever when 0).
+    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>, settings: &crate::config::Settings) -> Self {
+        let days = settings.audit_retention_days;
+        Self { db, clock, retention: (days > 0).then(|| Duration::from_secs(days * 24 * 3600)) }
     }
 
     /// A page of events, newest first.

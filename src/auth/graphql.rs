@@ -5,16 +5,14 @@ use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject, Unio
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::model::{AuthGrant, ChallengeView, LoginOutcome, OtpChannel, Session, parse_device_name};
+use super::model::{AuthGrant, ChallengeView, LoginOutcome, OtpChannel, parse_device_name};
 use crate::{
-    accounts::{
-        graphql::UserView,
-        model::{Email, Password, Phone},
-    },
-    app::Services,
     client::ClientInfo,
+    domain::{Email, Password, Phone},
     error::AppError,
     graphql::{AUTH_MUTATION_COST, guards::SignedIn, viewer::Viewer},
+    graphql::{session::SessionView, user::UserView},
+    services::Services,
 };
 
 /// Tokens for a logged-in session. The token strings are nullable so that cookie-based
@@ -35,7 +33,7 @@ pub struct AuthPayload {
 
 impl AuthPayload {
     fn from_grant(grant: AuthGrant) -> Self {
-        let session = SessionView { session: grant.session, current: true };
+        let session = SessionView::of_this_request(grant.session);
         Self {
             access_token: Some(grant.access_token),
             refresh_token: Some(grant.refresh_token),
@@ -75,55 +73,6 @@ impl From<ChallengeView> for OtpChallenge {
 pub enum LoginResult {
     AuthPayload(Box<AuthPayload>),
     OtpChallenge(OtpChallenge),
-}
-
-/// A logged-in device.
-pub struct SessionView {
-    session: Session,
-    current: bool,
-}
-
-impl SessionView {
-    /// `current_session` is the session of the request's access token, if any.
-    pub fn new(session: Session, current_session: Option<uuid::Uuid>) -> Self {
-        Self { current: Some(session.id) == current_session, session }
-    }
-}
-
-#[Object(name = "Session")]
-impl SessionView {
-    async fn id(&self) -> ID {
-        ID(self.session.id.to_string())
-    }
-
-    async fn device_name(&self) -> Option<&str> {
-        self.session.device_name.as_deref()
-    }
-
-    async fn user_agent(&self) -> Option<&str> {
-        self.session.user_agent.as_deref()
-    }
-
-    async fn ip(&self) -> Option<&str> {
-        self.session.ip.as_deref()
-    }
-
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.session.created_at
-    }
-
-    async fn last_used_at(&self) -> DateTime<Utc> {
-        self.session.last_used_at
-    }
-
-    async fn expires_at(&self) -> DateTime<Utc> {
-        self.session.expires_at
-    }
-
-    /// Whether this is the session of the access token making the request.
-    async fn current(&self) -> bool {
-        self.current
-    }
 }
 
 #[derive(InputObject)]
@@ -193,7 +142,7 @@ impl AuthQuery {
             login_requires_otp: auth.login_otp == crate::config::LoginOtp::Email,
             password_policy: PasswordPolicyView {
                 min_length: passwords.min_length,
-                max_length: crate::security::password_policy::MAX_PASSWORD_CHARS,
+                max_length: crate::domain::MAX_PASSWORD_CHARS,
                 min_strength: passwords.min_score,
             },
             access_token_ttl: services.auth.access_token_ttl(),

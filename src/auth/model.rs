@@ -4,17 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::accounts::model::{Role, User, UserId};
-
-/// Who an access token speaks for, after its signature, claims and revocation were checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Principal {
-    pub user_id: UserId,
-    pub session_id: Uuid,
-    /// The account's role: as claimed by the token after `TokenService::verify`, as it is now in
-    /// the database after `AuthService::authenticate` (the one authorization relies on).
-    pub role: Role,
-}
+use crate::domain::{Session, User};
 
 /// Claims of an access token (RFC 9068 profile).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,19 +20,6 @@ pub struct AccessClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
     pub jti: String,
-}
-
-/// A logged-in device.
-#[derive(Debug, Clone)]
-pub struct Session {
-    pub id: Uuid,
-    pub user_id: UserId,
-    pub device_name: Option<String>,
-    pub user_agent: Option<String>,
-    pub ip: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
 }
 
 /// What a successful login, code check or refresh hands the client.

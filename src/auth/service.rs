@@ -17,22 +17,18 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    model::{AuthGrant, ChallengeView, LoginOutcome, OtpChannel, PendingChallenge, Principal, Session},
-    repo::{self, NewSession},
+    model::{AuthGrant, ChallengeView, LoginOutcome, OtpChannel, PendingChallenge},
     tokens::TokenService,
 };
 use crate::{
-    accounts::{
-        model::{Email, Password, Phone, User, UserId},
-        repo as users,
-    },
     audit::{
+        self,
         model::{AuditKind, NewAuditEvent},
-        repo as audit,
     },
     client::ClientInfo,
     clock::Clock,
-    config::LoginOtp,
+    config::{LoginOtp, Settings},
+    domain::{Email, Password, Phone, Principal, Session, User, UserId},
     error::{AppError, AppResult},
     kv::Kv,
     notify::{
@@ -47,6 +43,11 @@ use crate::{
         rate_limit::{RateLimiter, Rule},
         send_limits::SendLimits,
     },
+    sessions::{
+        self, EndReason,
+        repo::{self, NewSession},
+    },
+    users::repo as users,
 };
 
 /// Pending challenges stay readable this long past expiry, to answer OTP_EXPIRED rather than
@@ -73,6 +74,31 @@ pub struct AuthPolicy {
     pub login_per_email: u32,
     pub otp_per_ip: u32,
     pub refresh_per_ip: u32,
+}
+
+impl AuthPolicy {
+    /// The rules as configured.
+    pub fn from_settings(settings: &Settings) -> Self {
+        let secs = Duration::from_secs;
+        Self {
+            login_otp: settings.login_otp,
+            require_email_verification: settings.require_email_verification,
+            phone_signup: settings.phone_signup,
+            product_name: settings.product_name.clone(),
+            otp_ttl: secs(settings.otp_ttl_secs),
+            otp_max_attempts: settings.otp_max_attempts,
+            otp_resend_cooldown: secs(settings.otp_resend_cooldown_secs),
+            otp_max_resends: settings.otp_max_resends,
+            session_ttl: secs(settings.session_ttl_secs),
+            session_idle_timeout: (settings.session_idle_timeout_secs > 0)
+                .then(|| secs(settings.session_idle_timeout_secs)),
+            refresh_reuse_grace: secs(settings.refresh_reuse_grace_secs),
+            login_per_ip: settings.login_rate_per_ip,
+            login_per_email: settings.login_rate_per_email,
+            otp_per_ip: settings.otp_rate_per_ip,
+            refresh_per_ip: settings.refresh_rate_per_ip,
+        }
+    }
 }
 
 /// Logins, challenges, sessions and tokens.
@@ -359,14 +385,13 @@ impl AuthService {
     pub async fn logout_all(&self, caller: Principal) -> AppResult<u64> {
         let now = self.clock.now();
         let txn = self.db.begin().await.map_err(AppError::internal)?;
-        let revoked = repo::revoke_all_sessions(&txn, caller.user_id, None, "logout_all", now).await?;
         let event = NewAuditEvent::new(AuditKind::SessionRevoked, now)
             .user(caller.user_id)
             .actor(Some(caller.user_id))
-            .detail(json!({ "reason": "logout_all", "count": revoked.len() }));
-        audit::record(&txn, event).await?;
+            .detail(json!({ "reason": "logout_all" }));
+        let ended = sessions::end_all(&txn, caller.user_id, None, "logout_all", now, event).await?;
         txn.commit().await.map_err(AppError::internal)?;
-        Ok(revoked.len() as u64)
+        Ok(ended as u64)
     }
 
     /// Revokes one of the caller's own sessions.
@@ -401,21 +426,8 @@ impl AuthService {
     }
 
     /// Marks a session revoked in the database and in the KV (for its live access tokens).
-    async fn revoke(&self, session_id: Uuid, reason: &str) -> AppResult<bool> {
-        let now = self.clock.now();
-        let txn = self.db.begin().await.map_err(AppError::internal)?;
-        let revoked = repo::revoke_session(&txn, session_id, reason, now).await?;
-        if revoked {
-            let owner = repo::find_session(&txn, session_id).await?.map(|r| r.session.user_id);
-            let mut event = NewAuditEvent::new(AuditKind::SessionRevoked, now)
-                .detail(json!({ "session": session_id.to_string(), "reason": reason }));
-            if let Some(owner) = owner {
-                event = event.user(owner).actor((reason != "refresh_reuse").then_some(owner));
-            }
-            audit::record(&txn, event).await?;
-        }
-        txn.commit().await.map_err(AppError::internal)?;
-        Ok(revoked)
+    async fn revoke(&self, session_id: Uuid, reason: EndReason) -> AppResult<bool> {
+        sessions::end_one(&self.db, session_id, reason, self.clock.now()).await
     }
 
     /// Opens a session for `user` and issues its tokens, in one transaction with the login

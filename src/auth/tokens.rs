@@ -12,13 +12,10 @@ use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{
-    keys::SigningKey,
-    model::{AccessClaims, Principal},
-};
+use super::{keys::SigningKey, model::AccessClaims};
 use crate::{
-    accounts::model::{Role, UserId},
     clock::Clock,
+    domain::{Principal, Role, UserId},
     error::{AppError, AppResult},
 };
 

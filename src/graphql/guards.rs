@@ -6,7 +6,7 @@ use async_graphql::{Context, Guard, Result};
 
 use super::viewer::Viewer;
 use crate::{
-    accounts::model::{Role, UserId},
+    domain::{Role, UserId},
     error::AppError,
 };
 

@@ -90,6 +90,14 @@ pub struct DepthLimits {
     pub introspection: usize,
 }
 
+impl DepthLimits {
+    /// The configured limit for data, and room for the standard introspection query
+    /// (graphql-js nests `ofType` up to nine levels below `__schema`).
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        Self { data: settings.query_depth_limit, introspection: settings.query_depth_limit.max(20) }
+    }
+}
+
 /// Refuses a document with a field path deeper than `limits` allow, or with more than
 /// [`MAX_FRAGMENTS`] fragments. Unknown and cyclic fragment spreads count as empty here: the
 /// schema's validation reports them.

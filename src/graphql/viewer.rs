@@ -2,7 +2,7 @@
 //! into the request data. Resolvers and guards read it; none of them parse tokens.
 
 use crate::{
-    auth::model::Principal,
+    domain::Principal,
     error::{AppError, AppResult},
 };
 

@@ -14,7 +14,10 @@ use axum::{
 use serde::Deserialize;
 
 use super::HttpState;
-use crate::{accounts::model::Password, error::AppError, security::password_policy::MAX_PASSWORD_CHARS};
+use crate::{
+    domain::{MAX_PASSWORD_CHARS, Password},
+    error::AppError,
+};
 
 #[derive(Deserialize)]
 pub struct TokenParam {

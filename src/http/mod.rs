@@ -27,7 +27,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{app::Services, graphql::IdgateSchema};
+use crate::{schema::IdgateSchema, services::Services};
 
 /// What every handler can reach.
 #[derive(Clone)]

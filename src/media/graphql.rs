@@ -3,11 +3,11 @@
 use async_graphql::{Context, Object, Result, SimpleObject, Upload};
 
 use crate::{
-    accounts::graphql::UserView,
-    app::Services,
     client::ClientInfo,
     error::AppError,
+    graphql::user::UserView,
     graphql::{AUTH_MUTATION_COST, guards::SignedIn, viewer::Viewer},
+    services::Services,
 };
 
 #[derive(SimpleObject)]

@@ -4,9 +4,10 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::Expr};
 
 use crate::{
-    accounts::{model::User, model::UserId, repo::to_user},
+    domain::{User, UserId},
     entity::users,
     error::{AppError, AppResult},
+    users::repo::to_user,
 };
 
 /// Sets `updated_at` on the user's row as the first write of a transaction, so the row (on

@@ -18,13 +18,13 @@ use super::{
     repo,
 };
 use crate::{
-    accounts::model::{User, UserId},
     audit::{
+        self,
         model::{AuditKind, NewAuditEvent},
-        repo as audit,
     },
     client::ClientInfo,
     clock::Clock,
+    domain::{User, UserId},
     error::{AppError, AppResult},
     security::crypto::random_token,
 };

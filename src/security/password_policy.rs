@@ -3,8 +3,7 @@
 //! composition rules; refused when guessable (zxcvbn, which bundles the common-password and
 //! dictionary lists) or when it contains the user's own identifiers or the product name.
 
-/// Longest password accepted, in characters.
-pub const MAX_PASSWORD_CHARS: usize = 128;
+use crate::domain::MAX_PASSWORD_CHARS;
 
 /// The configured policy.
 #[derive(Debug, Clone)]
@@ -15,6 +14,15 @@ pub struct PasswordPolicy {
 }
 
 impl PasswordPolicy {
+    /// The policy as configured.
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        Self {
+            min_length: settings.password_min_length,
+            min_score: settings.password_min_score,
+            product_name: settings.product_name.clone(),
+        }
+    }
+
     /// Checks a new password; `personal` holds the user's own identifiers (email local part,
     /// username, names). The error is a reason fit to show the user.
     pub fn check(&self, password: &str, personal: &[&str]) -> Result<(), String> {

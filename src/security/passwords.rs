@@ -21,6 +21,17 @@ pub struct HashCost {
     pub parallelism: u32,
 }
 
+impl HashCost {
+    /// The argon2id cost as configured.
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        Self {
+            memory_kib: settings.argon2_memory_kib,
+            iterations: settings.argon2_iterations,
+            parallelism: settings.argon2_parallelism,
+        }
+    }
+}
+
 /// Hashes and verifies passwords on the hashing pool.
 #[derive(Clone)]
 pub struct Passwords {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::rate_limit::{RateLimiter, Rule};
 use crate::{
-    accounts::model::Phone,
     client::ClientInfo,
+    domain::Phone,
     error::{AppError, AppResult},
 };
 
@@ -26,6 +26,17 @@ pub struct SendLimits {
 }
 
 impl SendLimits {
+    /// The limits as configured, counted by `limiter`.
+    pub fn from_settings(limiter: RateLimiter, settings: &crate::config::Settings) -> Self {
+        Self {
+            limiter,
+            cooldown: Duration::from_secs(settings.otp_resend_cooldown_secs),
+            per_address_per_day: settings.messages_per_address_per_day,
+            sms_per_ip_per_hour: settings.sms_rate_per_ip,
+            sms_countries: settings.sms_allowed_country_list(),
+        }
+    }
+
     /// Counts a message of `kind` to `address` (hashed into the key by the limiter's caller).
     ///
     /// Errors: RATE_LIMITED with the wait.

@@ -139,8 +139,8 @@ async fn only_a_deactivated_user_can_be_deleted_and_the_audit_trail_keeps_its_id
     let user = app.signed_in("user@example.com").await;
     let id = me_id(&app, &user).await;
     let refused = app.gql_as(&root.access, DELETE, json!({ "id": id })).await;
-    assert_eq!(error_code(&refused), "FORBIDDEN");
-    assert!(refused["errors"][0]["message"].as_str().unwrap_or_default().contains("deactivated"));
+    assert_eq!(error_code(&refused), "CONFLICT", "the caller may, the account is not ready: {refused}");
+    assert!(refused["errors"][0]["message"].as_str().unwrap_or_default().contains("deactivate it first"));
     app.gql_as(&root.access, DEACTIVATE, json!({ "id": id })).await;
     assert_eq!(app.gql_as(&root.access, DELETE, json!({ "id": id })).await["data"]["deleteUser"], true);
     assert_eq!(
@@ -217,4 +217,41 @@ async fn security_events_are_on_record_without_secrets() {
     assert!(!text.contains(PASSWORD) && !text.contains("a wrong password"), "no secrets: {text}");
     let wrong_only = app.gql_as(&root.access, AUDIT, json!({ "f": { "userId": id, "kind": "LOGIN_FAILED" } })).await;
     assert_eq!(wrong_only["data"]["auditEvents"]["totalCount"], 1, "{wrong_only}");
+}
+
+const DEACTIVATE_ME: &str = "mutation($p: String!) { deactivateMe(password: $p) }";
+
+#[tokio::test]
+async fn the_last_active_superuser_cannot_deactivate_their_own_account() {
+    let app = TestApp::spawn().await;
+    let root = app.superuser("root@example.com").await;
+    let refused = app.gql_as(&root.access, DEACTIVATE_ME, json!({ "p": PASSWORD })).await;
+    assert_eq!(error_code(&refused), "FORBIDDEN", "{refused}");
+    assert!(refused["errors"][0]["message"].as_str().unwrap_or_default().contains("last active superuser"));
+    assert_eq!(app.me(&root.access).await["data"]["me"]["email"], "root@example.com", "still active, still signed in");
+    // With another superuser around, leaving is allowed.
+    app.account(&root, "second@example.com", "SUPERUSER").await;
+    let left = app.gql_as(&root.access, DEACTIVATE_ME, json!({ "p": PASSWORD })).await;
+    assert_eq!(left["data"]["deactivateMe"], true, "{left}");
+    assert_eq!(error_code(&app.me(&root.access).await), "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn two_superusers_deactivating_themselves_at_once_leave_one_active() {
+    let app = TestApp::spawn().await;
+    let first = app.superuser("first@example.com").await;
+    let (_, second) = app.account(&first, "second@example.com", "SUPERUSER").await;
+    let (a, b) = tokio::join!(
+        app.gql_as(&first.access, DEACTIVATE_ME, json!({ "p": PASSWORD })),
+        app.gql_as(&second.access, DEACTIVATE_ME, json!({ "p": PASSWORD })),
+    );
+    let succeeded = [&a, &b].iter().filter(|r| r["data"]["deactivateMe"] == true).count();
+    assert_eq!(succeeded, 1, "exactly one may leave: {a} {b}");
+    let mut active = 0;
+    for tokens in [&first, &second] {
+        if app.me(&tokens.access).await["data"]["me"]["email"].is_string() {
+            active += 1;
+        }
+    }
+    assert_eq!(active, 1, "one superuser remains active and signed in");
 }

@@ -11,6 +11,7 @@ mod directory;
 mod graphiql;
 mod hostile_input;
 mod introspection;
+mod layers;
 mod login;
 mod phone;
 mod recovery;

@@ -9,17 +9,15 @@ use uuid::Uuid;
 
 use super::AccountService;
 use crate::{
-    accounts::{
-        model::{Email, Password, User, UserId},
-        repo,
-    },
     audit::{
+        self,
         model::{AuditKind, NewAuditEvent},
-        repo as audit,
     },
+    domain::{Email, Password, User, UserId},
     error::{AppError, AppResult},
     notify::templates::Message,
     security::crypto::sha256_hex,
+    users::repo,
 };
 
 const PURPOSE: &str = "verify-email";

@@ -19,17 +19,16 @@ use std::{sync::Arc, time::Duration};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use serde_json::json;
 
-use super::{
-    model::{Email, NewUser, Password, Role, User, UserId},
-    repo,
-};
+use crate::users::repo;
 use crate::{
     audit::{
+        self,
         model::{AuditKind, NewAuditEvent},
-        repo as audit,
     },
     client::ClientInfo,
     clock::Clock,
+    config::Settings,
+    domain::{Email, NewUser, Password, Role, User, UserId},
     error::{AppError, AppResult},
     notify::{
         mail::Mailer,
@@ -57,6 +56,29 @@ pub struct AccountPolicy {
     pub verify_email_link: String,
     /// Where password-reset links point; `?token=` is appended.
     pub reset_password_link: String,
+}
+
+impl AccountPolicy {
+    /// The rules as configured; links default to idgate's own landing pages.
+    pub fn from_settings(settings: &Settings) -> Self {
+        let public = settings.issuer();
+        let secs = Duration::from_secs;
+        Self {
+            product_name: settings.product_name.clone(),
+            register_per_ip: settings.register_rate_per_ip,
+            email_verification_ttl: secs(settings.email_verification_ttl_secs),
+            password_reset_ttl: secs(settings.password_reset_ttl_secs),
+            phone_code_ttl: secs(settings.otp_ttl_secs),
+            verify_email_link: settings
+                .frontend_verify_email_url
+                .clone()
+                .unwrap_or_else(|| format!("{public}/verify-email")),
+            reset_password_link: settings
+                .frontend_reset_password_url
+                .clone()
+                .unwrap_or_else(|| format!("{public}/reset-password")),
+        }
+    }
 }
 
 /// What the account service needs from the application.
@@ -94,17 +116,17 @@ impl AccountService {
             return Err(AppError::Conflict { field: "username" });
         }
         let hash = self.passwords.hash(new.password.secret()).await?;
-        let mut row = repo::new_row(&new, Some(hash), Role::User, self.clock.now());
+        let mut draft = User::draft(&new, Role::User, self.clock.now());
         // A new account speaks the language its browser asked for until the user says otherwise.
-        row.locale = client.locale.clone();
-        match self.insert_recorded(row.clone(), client).await {
+        draft.locale = client.locale.clone();
+        match self.insert_recorded(&draft, hash, client).await {
             Err(AppError::Conflict { field: "email" }) => {
                 let product = &self.rules.product_name;
                 let locale = client.locale.as_deref();
                 let notice =
                     self.templates.render(Message::RegistrationAttempt { product }, locale, new.email.as_str())?;
                 self.mailer.send(notice).await?;
-                Ok(repo::to_user(row))
+                Ok(draft)
             }
             Ok(user) => {
                 self.send_email_verification(&user, &new.email).await?;
@@ -115,9 +137,9 @@ impl AccountService {
     }
 
     /// Inserts a registered user with its REGISTERED audit event, in one transaction.
-    async fn insert_recorded(&self, row: crate::entity::users::Model, client: &ClientInfo) -> AppResult<User> {
+    async fn insert_recorded(&self, draft: &User, password_hash: String, client: &ClientInfo) -> AppResult<User> {
         let txn = self.db.begin().await.map_err(AppError::internal)?;
-        let user = repo::insert(&txn, row).await?;
+        let user = repo::insert(&txn, draft, Some(password_hash)).await?;
         let event = NewAuditEvent::new(AuditKind::Registered, user.created_at)
             .user(user.id)
             .actor(Some(user.id))
@@ -165,9 +187,9 @@ impl AccountService {
             gender: None,
         };
         let hash = self.passwords.hash(new.password.secret()).await?;
-        let mut row = repo::new_row(&new, Some(hash), Role::Superuser, now);
-        row.email_verified_at = Some(now);
-        let user = repo::insert(&txn, row).await?;
+        let mut draft = User::draft(&new, Role::Superuser, now);
+        draft.email_verified_at = Some(now);
+        let user = repo::insert(&txn, &draft, Some(hash)).await?;
         let event = NewAuditEvent::new(AuditKind::UserCreated, now)
             .user(user.id)
             .detail(json!({ "role": "SUPERUSER", "via": "cli" }));

@@ -6,23 +6,17 @@
 use chrono::{DateTime, Utc};
 use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::{AccountService, personal_words};
 use crate::{
-    accounts::{
-        model::{Email, Password, User, UserId},
-        repo,
-    },
-    audit::{
-        model::{AuditKind, NewAuditEvent},
-        repo as audit,
-    },
-    auth,
+    audit::model::{AuditKind, NewAuditEvent},
+    domain::{Email, Password, User, UserId},
     error::{AppError, AppResult},
     notify::templates::Message,
     security::crypto::sha256_hex,
+    sessions::{self, EndReason},
+    users::repo,
 };
 
 /// Purpose of reset tokens (from the link, or from the code step).
@@ -109,19 +103,20 @@ impl AccountService {
         self.replace_password(&user, hash, Some(current_session), "password_changed").await
     }
 
-    /// Stores the hash and revokes the sessions in one transaction, then marks the sessions
-    /// revoked for their live access tokens and mails the owner.
-    async fn replace_password(&self, user: &User, hash: String, keep: Option<Uuid>, reason: &str) -> AppResult<()> {
+    /// Stores the hash and ends the other sessions in one transaction, then mails the owner.
+    async fn replace_password(
+        &self,
+        user: &User,
+        hash: String,
+        keep: Option<Uuid>,
+        reason: EndReason,
+    ) -> AppResult<()> {
         let now = self.clock.now();
         let txn = self.db.begin().await.map_err(AppError::internal)?;
         repo::set_password_hash(&txn, user.id, hash, now).await?;
-        let revoked = auth::repo::revoke_all_sessions(&txn, user.id, keep, reason, now).await?;
         let kind = if keep.is_some() { AuditKind::PasswordChanged } else { AuditKind::PasswordReset };
-        let event = NewAuditEvent::new(kind, now)
-            .user(user.id)
-            .actor(Some(user.id))
-            .detail(json!({ "sessionsRevoked": revoked.len() }));
-        audit::record(&txn, event).await?;
+        let event = NewAuditEvent::new(kind, now).user(user.id).actor(Some(user.id));
+        sessions::end_all(&txn, user.id, keep, reason, now, event).await?;
         txn.commit().await.map_err(AppError::internal)?;
         if let Some(email) = user.email.as_deref() {
             let message = Message::PasswordChanged { product: &self.rules.product_name };

@@ -6,18 +6,16 @@ use serde::{Deserialize, Serialize};
 
 use super::AccountService;
 use crate::{
-    accounts::{
-        model::{Password, Phone, User, UserId},
-        repo,
-    },
     audit::{
+        self,
         model::{AuditKind, NewAuditEvent},
-        repo as audit,
     },
     client::ClientInfo,
+    domain::{Password, Phone, User, UserId},
     error::AppError,
     error::AppResult,
     notify::{sms::OutgoingSms, templates::Message},
+    users::repo,
 };
 
 const PURPOSE: &str = "verify-phone";

@@ -5,17 +5,15 @@ use serde_json::json;
 
 use super::AccountService;
 use crate::{
-    accounts::{
-        model::{Email, Password, ProfileChanges, User, UserId},
-        repo,
-    },
     audit::{
+        self,
         model::{AuditKind, NewAuditEvent},
-        repo as audit,
     },
-    auth,
     client::ClientInfo,
+    domain::{Email, Password, ProfileChanges, User, UserId},
     error::{AppError, AppResult},
+    sessions, users,
+    users::repo,
 };
 
 /// What `update_profile` did besides saving fields.
@@ -66,8 +64,10 @@ impl AccountService {
     }
 
     /// Deactivates the caller's own account after checking the password; every session ends.
+    /// The last active superuser cannot leave the server without an administrator: the rule
+    /// is checked under the same lock as the admin path.
     ///
-    /// Errors: INVALID_CREDENTIALS.
+    /// Errors: INVALID_CREDENTIALS, FORBIDDEN (the last active superuser).
     pub async fn deactivate_self(&self, id: UserId, password: Password, client: &ClientInfo) -> AppResult<()> {
         let stored = repo::password_hash(&self.db, id).await?;
         if !self.passwords.verify(password.secret(), stored).await? {
@@ -75,14 +75,11 @@ impl AccountService {
         }
         let now = self.clock.now();
         let txn = self.db.begin().await.map_err(AppError::internal)?;
+        let me = repo::find_by_id(&txn, id).await?.ok_or(AppError::Unauthenticated)?;
+        users::keep_a_superuser(&txn, &me, "the last active superuser cannot deactivate their own account").await?;
         repo::set_active(&txn, id, false, now).await?;
-        let revoked = auth::repo::revoke_all_sessions(&txn, id, None, "deactivated", now).await?;
-        let event = NewAuditEvent::new(AuditKind::Deactivated, now)
-            .user(id)
-            .actor(Some(id))
-            .client(client)
-            .detail(json!({ "sessionsRevoked": revoked.len() }));
-        audit::record(&txn, event).await?;
+        let event = NewAuditEvent::new(AuditKind::Deactivated, now).user(id).actor(Some(id)).client(client);
+        sessions::end_all(&txn, id, None, "deactivated", now, event).await?;
         txn.commit().await.map_err(AppError::internal)
     }
 }

@@ -1,6 +1,10 @@
-//! Domain types. Each input newtype is built once at the boundary with `parse`, which either
-//! returns a value that satisfies its invariants or a BAD_USER_INPUT naming the field; services
-//! accept only these types.
+//! The domain types every feature shares: the user and its parsed parts (`UserId`, `Email`,
+//! `Password`, `Phone`, `Role`, ...). They sit below the features so that `security`, `audit`
+//! and the GraphQL guards need no feature to name a user.
+//!
+//! Each input newtype is built once at the boundary with `parse`, which either returns a value
+//! that satisfies its invariants or a BAD_USER_INPUT naming the field; services accept only
+//! these types.
 
 use std::fmt;
 
@@ -8,10 +12,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
-use crate::{
-    error::{AppError, AppResult},
-    security::password_policy::MAX_PASSWORD_CHARS,
-};
+use crate::error::{AppError, AppResult};
+
+/// Longest password accepted, in characters: checked before any hashing.
+pub const MAX_PASSWORD_CHARS: usize = 128;
 
 /// Longest email address (RFC 5321 path limit).
 const MAX_EMAIL_CHARS: usize = 254;
@@ -289,6 +293,32 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
 }
 
+impl User {
+    /// The account a registration would create, before it is stored: also the answer to a
+    /// registration for a taken address, which must look just as new.
+    pub fn draft(new: &NewUser, role: Role, now: DateTime<Utc>) -> Self {
+        Self {
+            id: UserId(Uuid::now_v7()),
+            email: Some(new.email.as_str().to_owned()),
+            username: new.username.as_ref().map(|u| u.as_str().to_owned()),
+            first_name: new.first_name.as_ref().map(|n| n.as_str().to_owned()),
+            last_name: new.last_name.as_ref().map(|n| n.as_str().to_owned()),
+            phone: new.phone.as_ref().map(|p| p.as_str().to_owned()),
+            date_of_birth: new.date_of_birth.map(|d| d.date()),
+            gender: new.gender,
+            avatar: None,
+            locale: None,
+            role,
+            is_active: true,
+            email_verified_at: None,
+            phone_verified_at: None,
+            last_login_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// A locale tag such as `en`, `es-MX`: 2 to 16 letters, digits and dashes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Locale(String);
@@ -363,6 +393,29 @@ impl NewUser {
         words.extend(self.last_name.as_ref().map(PersonName::as_str));
         words
     }
+}
+
+/// A logged-in device.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: Uuid,
+    pub user_id: UserId,
+    pub device_name: Option<String>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Who an access token speaks for, after its signature, claims and revocation were checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub session_id: Uuid,
+    /// The account's role: as claimed by the token after `TokenService::verify`, as it is now in
+    /// the database after `AuthService::authenticate` (the one authorization relies on).
+    pub role: Role,
 }
 
 #[cfg(test)]

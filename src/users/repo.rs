@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::model::{Gender, NewUser, ProfileChanges, Role, User, UserId};
+use crate::domain::{Gender, ProfileChanges, Role, User, UserId};
 use crate::{
     db::unique_violation,
     entity::users,
@@ -40,37 +40,32 @@ pub fn to_user(row: users::Model) -> User {
     }
 }
 
-/// The row a registration would create, before it is stored (also used to answer a
-/// registration for a taken address with a user that looks just as new).
-pub fn new_row(new: &NewUser, password_hash: Option<String>, role: Role, now: DateTime<Utc>) -> users::Model {
-    users::Model {
-        id: Uuid::now_v7(),
-        email: Some(new.email.as_str().to_owned()),
-        username: new.username.as_ref().map(|u| u.as_str().to_owned()),
-        password_hash,
-        first_name: new.first_name.as_ref().map(|n| n.as_str().to_owned()),
-        last_name: new.last_name.as_ref().map(|n| n.as_str().to_owned()),
-        phone: new.phone.as_ref().map(|p| p.as_str().to_owned()),
-        date_of_birth: new.date_of_birth.map(|d| d.date()),
-        gender: new.gender.map(|g| g.as_str().to_owned()),
-        avatar: None,
-        locale: None,
-        role: role.as_str().to_owned(),
-        is_active: true,
-        email_verified_at: None,
-        phone_verified_at: None,
-        failed_login_count: 0,
-        locked_until: None,
-        last_login_at: None,
-        created_at: now,
-        updated_at: now,
-    }
-}
-
-/// Inserts a user row.
+/// Inserts `user` (a [`User::draft`]) with its password hash.
 ///
 /// Errors: CONFLICT on `email` or `username` when taken.
-pub async fn insert(db: &impl ConnectionTrait, row: users::Model) -> AppResult<User> {
+pub async fn insert(db: &impl ConnectionTrait, user: &User, password_hash: Option<String>) -> AppResult<User> {
+    let row = users::Model {
+        id: user.id.0,
+        email: user.email.clone(),
+        username: user.username.clone(),
+        password_hash,
+        first_name: user.first_name.clone(),
+        last_name: user.last_name.clone(),
+        phone: user.phone.clone(),
+        date_of_birth: user.date_of_birth,
+        gender: user.gender.map(|g| g.as_str().to_owned()),
+        avatar: user.avatar.clone(),
+        locale: user.locale.clone(),
+        role: user.role.as_str().to_owned(),
+        is_active: user.is_active,
+        email_verified_at: user.email_verified_at,
+        phone_verified_at: user.phone_verified_at,
+        failed_login_count: 0,
+        locked_until: None,
+        last_login_at: user.last_login_at,
+        created_at: user.created_at,
+        updated_at: user.updated_at,
+    };
     let active: users::ActiveModel = row.into();
     let inserted = active.insert(db).await.map_err(|e| match unique_violation(&e) {
         Some(detail) if detail.contains("username") => AppError::Conflict { field: "username" },
@@ -98,21 +93,6 @@ pub async fn username_taken(db: &impl ConnectionTrait, username: &str) -> AppRes
     let found =
         users::Entity::find().filter(users::Column::Username.eq(username)).one(db).await.map_err(AppError::internal)?;
     Ok(found.is_some())
-}
-
-/// The current role and active flag of a user, in one narrow query (run on every
-/// authenticated request).
-pub async fn role_and_status(db: &impl ConnectionTrait, id: UserId) -> AppResult<Option<(Role, bool)>> {
-    use sea_orm::QuerySelect;
-    let row: Option<(String, bool)> = users::Entity::find_by_id(id.0)
-        .select_only()
-        .column(users::Column::Role)
-        .column(users::Column::IsActive)
-        .into_tuple()
-        .one(db)
-        .await
-        .map_err(AppError::internal)?;
-    Ok(row.map(|(role, active)| (Role::from_db(&role), active)))
 }
 
 /// Stamps a successful login.
@@ -151,11 +131,10 @@ pub async fn find_by_verified_phone(db: &impl ConnectionTrait, phone: &str) -> A
 ///
 /// Errors: CONFLICT (`phone`) when another account verified the number first.
 pub async fn insert_phone_user(db: &impl ConnectionTrait, phone: &str, now: DateTime<Utc>) -> AppResult<User> {
-    let row = users::Model {
-        id: Uuid::now_v7(),
+    let user = User {
+        id: UserId(Uuid::now_v7()),
         email: None,
         username: None,
-        password_hash: None,
         first_name: None,
         last_name: None,
         phone: Some(phone.to_owned()),
@@ -163,17 +142,15 @@ pub async fn insert_phone_user(db: &impl ConnectionTrait, phone: &str, now: Date
         gender: None,
         avatar: None,
         locale: None,
-        role: Role::User.as_str().to_owned(),
+        role: Role::User,
         is_active: true,
         email_verified_at: None,
         phone_verified_at: Some(now),
-        failed_login_count: 0,
-        locked_until: None,
         last_login_at: None,
         created_at: now,
         updated_at: now,
     };
-    insert(db, row).await
+    insert(db, &user, None).await
 }
 
 /// The stored password hash of a user.

@@ -1,0 +1,168 @@
+//! `Services`: every feature service and the shared parts they are built on, wired once from
+//! the settings. Resolvers reach them through the schema data; nothing else builds them.
+
+use std::{sync::Arc, time::Duration};
+
+use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
+
+use crate::{
+    accounts::service::{AccountPolicy, AccountService},
+    admin::service::AdminService,
+    audit::service::AuditLog,
+    auth::{
+        keys,
+        service::{AuthPolicy, AuthService},
+        tokens::TokenService,
+    },
+    clock::Clock,
+    config::Settings,
+    db,
+    error::AppResult,
+    kv::{DatabaseKv, Kv, RedisKv},
+    media::service::MediaService,
+    notify::{
+        mail::{Mailer, OutboxMailer, SmtpMailer},
+        sms::{OutboxSms, SmsSender, TwilioSms},
+        templates::Templates,
+    },
+    security::{
+        codes::CodeHasher,
+        hash_pool::HashPool,
+        one_time::OneTimeSecrets,
+        password_policy::PasswordPolicy,
+        passwords::{HashCost, Passwords},
+        rate_limit::RateLimiter,
+        send_limits::SendLimits,
+    },
+};
+
+/// How often expired rows leave the database KV (they are invisible from the moment they expire).
+const KV_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Everything resolvers reach through the schema data: the feature services and the shared
+/// parts they are built on.
+#[derive(Clone)]
+pub struct Services {
+    pub accounts: AccountService,
+    pub admin: AdminService,
+    pub auth: AuthService,
+    pub audit: AuditLog,
+    pub clock: Arc<dyn Clock>,
+    pub kv: Arc<dyn Kv>,
+    pub db: DatabaseConnection,
+    pub media: MediaService,
+}
+
+impl Services {
+    /// Connects, migrates and wires every service; each policy reads its own settings.
+    pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> AppResult<Self> {
+        let url = settings.database_url.expose_secret();
+        db::migrate(url).await?;
+        let db = db::connect(url, settings.database_max_connections).await?;
+        let kv = build_kv(settings, &db, &clock).await?;
+        let mailer = build_mailer(settings).await?;
+        let sms = build_sms(settings).await?;
+        let templates = Templates::new(settings.templates_dir.clone())?;
+        let media = MediaService::new(
+            db.clone(),
+            Arc::clone(&clock),
+            settings.media_dir.clone(),
+            settings.issuer(),
+            settings.avatar_max_bytes,
+        );
+        let pool = Arc::new(HashPool::new(settings.hash_threads, settings.hash_queue_limit)?);
+        let passwords = Passwords::new(HashCost::from_settings(settings), pool).await?;
+        let signing_key = keys::load_signing_key(&db, settings, clock.as_ref()).await?;
+        let code_secret = keys::load_code_secret(&db, settings, clock.as_ref()).await?;
+        let tokens = Arc::new(TokenService::new(
+            signing_key,
+            settings.issuer(),
+            &settings.token_audience,
+            settings.access_token_ttl_secs,
+            Arc::clone(&clock),
+            settings.token_cache_capacity,
+        ));
+        let secrets = OneTimeSecrets::new(
+            Arc::clone(&kv),
+            Arc::clone(&clock),
+            CodeHasher::new(code_secret),
+            settings.otp_max_attempts,
+        );
+        let limiter = RateLimiter::new(Arc::clone(&kv), Arc::clone(&clock));
+        let send_limits = SendLimits::from_settings(limiter.clone(), settings);
+        let policy = PasswordPolicy::from_settings(settings);
+        let accounts = AccountService {
+            db: db.clone(),
+            passwords: passwords.clone(),
+            policy: policy.clone(),
+            rules: AccountPolicy::from_settings(settings),
+            clock: Arc::clone(&clock),
+            mailer: Arc::clone(&mailer),
+            sms: Arc::clone(&sms),
+            templates: templates.clone(),
+            limiter: limiter.clone(),
+            send_limits: send_limits.clone(),
+            secrets: secrets.clone(),
+        };
+        let admin = AdminService {
+            db: db.clone(),
+            clock: Arc::clone(&clock),
+            passwords: passwords.clone(),
+            policy,
+            media: media.clone(),
+        };
+        let auth = AuthService {
+            db: db.clone(),
+            passwords,
+            tokens,
+            kv: Arc::clone(&kv),
+            clock: Arc::clone(&clock),
+            mailer,
+            sms,
+            templates,
+            limiter,
+            send_limits,
+            secrets,
+            policy: AuthPolicy::from_settings(settings),
+        };
+        let audit = AuditLog::new(db.clone(), Arc::clone(&clock), settings);
+        Ok(Self { accounts, admin, auth, audit, clock, kv, db, media })
+    }
+}
+
+/// Redis when configured, else the database's own KV table (swept in the background).
+async fn build_kv(settings: &Settings, db: &DatabaseConnection, clock: &Arc<dyn Clock>) -> AppResult<Arc<dyn Kv>> {
+    if let Some(url) = &settings.redis_url {
+        return Ok(Arc::new(RedisKv::connect(url.expose_secret(), &settings.redis_prefix).await?));
+    }
+    let kv = Arc::new(DatabaseKv::new(db.clone(), Arc::clone(clock)));
+    kv.spawn_sweeping(KV_SWEEP_INTERVAL);
+    Ok(kv)
+}
+
+/// SMTP when configured, else the outbox directory.
+async fn build_mailer(settings: &Settings) -> AppResult<Arc<dyn Mailer>> {
+    if let Some(url) = &settings.smtp_url {
+        let timeout = Duration::from_secs(settings.smtp_timeout_secs);
+        tracing::info!("outgoing mail is sent over SMTP");
+        return Ok(Arc::new(SmtpMailer::new(url.expose_secret(), &settings.mail_from, timeout)?));
+    }
+    let outbox = OutboxMailer::new(settings.outbox_dir.clone(), &settings.mail_from).await?;
+    tracing::info!(dir = %outbox.dir().display(), "outgoing mail is written to the outbox directory");
+    Ok(Arc::new(outbox))
+}
+
+/// The SMS gateway when configured, else the outbox directory.
+async fn build_sms(settings: &Settings) -> AppResult<Arc<dyn SmsSender>> {
+    match (&settings.sms_gateway_url, &settings.sms_account_sid, &settings.sms_auth_token) {
+        (Some(url), Some(sid), Some(token)) => {
+            tracing::info!(gateway = %url, "text messages are sent through the SMS gateway");
+            Ok(Arc::new(TwilioSms::new(url, sid, token.clone(), &settings.sms_from, Duration::from_secs(10))?))
+        }
+        _ => {
+            tracing::info!(dir = %settings.outbox_dir.display(), "text messages are written to the outbox directory");
+            Ok(Arc::new(OutboxSms::new(settings.outbox_dir.clone())?))
+        }
+    }
+}
