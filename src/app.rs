@@ -11,7 +11,7 @@ use crate::{
     config::Settings,
     error::{AppError, AppResult},
     graphql::limits::DepthLimits,
-    http::{self, HttpState},
+    http::{self, HttpState, client_ip::TrustedProxies},
     schema::{self, IdgateSchema},
     services::Services,
 };
@@ -46,6 +46,7 @@ impl App {
             services,
             max_body_bytes: settings.max_body_bytes,
             depth_limits: DepthLimits::from_settings(&settings),
+            proxies: TrustedProxies::new(settings.trusted_proxy_list().unwrap_or_default()),
             cors_origins: settings.cors_origin_list().into_iter().filter_map(|o| o.parse().ok()).collect(),
         });
         Ok(Self { listener, router, shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs) })

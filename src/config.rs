@@ -126,6 +126,9 @@ pub struct Settings {
     pub shutdown_grace_secs: u64,
     /// Comma-separated browser origins allowed to call the API cross-origin (CORS); empty: none.
     pub cors_origins: String,
+    /// Comma-separated addresses or CIDR networks of reverse proxies whose `Forwarded` /
+    /// `X-Forwarded-For` headers are believed; empty: the connection's peer is the client.
+    pub trusted_proxies: String,
     /// Whether login is refused (EMAIL_NOT_VERIFIED) until the email is verified.
     pub require_email_verification: bool,
     /// Lifetime of an email-verification link and code.
@@ -212,6 +215,7 @@ impl Default for Settings {
             token_cache_capacity: 10_000,
             shutdown_grace_secs: 20,
             cors_origins: String::new(),
+            trusted_proxies: String::new(),
             require_email_verification: true,
             email_verification_ttl_secs: 24 * 3600,
             password_reset_ttl_secs: 30 * 60,
@@ -316,6 +320,9 @@ impl Settings {
                 return fail(var, "must be greater than 0");
             }
         }
+        if self.trusted_proxy_list().is_err() {
+            return fail("TRUSTED_PROXIES", "must list addresses or CIDR networks like 10.0.0.0/8, comma-separated");
+        }
         for origin in self.cors_origin_list() {
             let scheme_ok = origin.starts_with("http://") || origin.starts_with("https://");
             let bare = origin.split_once("://").is_some_and(|(_, rest)| !rest.is_empty() && !rest.contains('/'));
@@ -353,6 +360,16 @@ impl Settings {
     /// The issuer claim: the public URL without a trailing slash.
     pub fn issuer(&self) -> &str {
         self.public_url.trim_end_matches('/')
+    }
+
+    /// The trusted proxies' networks; a bare address is a network of one.
+    pub fn trusted_proxy_list(&self) -> Result<Vec<ipnet::IpNet>, ipnet::AddrParseError> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| p.parse().or_else(|e| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from).map_err(|_| e)))
+            .collect()
     }
 
     /// The configured CORS origins.
@@ -429,6 +446,14 @@ mod tests {
         let settings = with(&[("listen", "0.0.0.0:9191"), ("public_url", "https://id.example.com/")])
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(settings.issuer(), "https://id.example.com");
+    }
+
+    #[test]
+    fn trusted_proxies_take_networks_and_bare_addresses_and_refuse_the_rest() {
+        let settings = with(&[("trusted_proxies", "10.0.0.0/8, 127.0.0.1 ,::1")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(settings.trusted_proxy_list().map(|l| l.len()).ok(), Some(3));
+        let err = with(&[("trusted_proxies", "10.0.0.0/33")]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("IDGATE_TRUSTED_PROXIES"), "{err}");
     }
 
     #[test]

@@ -54,6 +54,25 @@ fn annotate(error: &mut ServerError) {
     error.extensions = Some(extensions);
 }
 
+/// The longest `retryAfter` when every error is RATE_LIMITED and no root field produced data:
+/// the request did nothing but hit rate limits.
+pub fn only_rate_limited(response: &Response) -> Option<u64> {
+    let produced_nothing = match &response.data {
+        async_graphql::Value::Null => true,
+        async_graphql::Value::Object(fields) => fields.values().all(|v| *v == async_graphql::Value::Null),
+        _ => false,
+    };
+    if !produced_nothing {
+        return None;
+    }
+    response.errors.iter().try_fold(None, |longest: Option<u64>, error| match error.source::<AppError>() {
+        Some(AppError::RateLimited { retry_after }) => {
+            Some(Some(longest.map_or(*retry_after, |l| l.max(*retry_after))))
+        }
+        _ => None,
+    })?
+}
+
 /// Whether the response failed before execution (parse or validation), which the GraphQL over
 /// HTTP spec answers with 400 under `application/graphql-response+json`.
 pub fn is_request_error(response: &Response) -> bool {

@@ -312,7 +312,7 @@ async fn execute(
 ) -> Response {
     let viewer = resolve_viewer(state, headers).await;
     let client = ClientInfo {
-        ip: Some(peer.ip().to_string()),
+        ip: Some(state.proxies.client_ip(peer.ip(), headers).to_string()),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -329,7 +329,8 @@ async fn execute(
 
 /// Serialises a GraphQL response in the negotiated format. A request error (nothing executed)
 /// has no `data` entry (GraphQL spec, "Response Format"), and is a 400 under
-/// `application/graphql-response+json`.
+/// `application/graphql-response+json`. A request that did nothing but hit rate limits is a 429
+/// with `Retry-After` in either format (RFC 6585), so HTTP clients and proxies back off too.
 fn render(format: Format, response: async_graphql::Response) -> Response {
     let request_error = errors::is_request_error(&response);
     let (status, media) = match format {
@@ -337,6 +338,8 @@ fn render(format: Format, response: async_graphql::Response) -> Response {
         Format::GraphqlResponseJson => (StatusCode::OK, GRAPHQL_RESPONSE_JSON),
         Format::Json => (StatusCode::OK, APPLICATION_JSON),
     };
+    let retry_after = errors::only_rate_limited(&response);
+    let status = if retry_after.is_some() { StatusCode::TOO_MANY_REQUESTS } else { status };
     let body = if request_error {
         serde_json::to_value(&response).and_then(|mut value| {
             if let Some(object) = value.as_object_mut() {
@@ -348,7 +351,14 @@ fn render(format: Format, response: async_graphql::Response) -> Response {
         serde_json::to_vec(&response)
     };
     match body {
-        Ok(body) => (status, [(header::CONTENT_TYPE, HeaderValue::from_static(media))], body).into_response(),
+        Ok(body) => {
+            let mut response =
+                (status, [(header::CONTENT_TYPE, HeaderValue::from_static(media))], body).into_response();
+            if let Some(seconds) = retry_after {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            response
+        }
         Err(e) => {
             tracing::error!(error = %e, "could not serialise a GraphQL response");
             plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error")

@@ -5,6 +5,7 @@
 //! `X-Content-Type-Options: nosniff`, so a browser never runs an answer as another type than
 //! the one declared (https://cheatsheetseries.owasp.org/cheatsheets/HTTP_Headers_Cheat_Sheet.html).
 
+pub mod client_ip;
 mod graphiql;
 mod graphql;
 mod health;
@@ -35,6 +36,8 @@ pub struct HttpState {
     pub schema: IdgateSchema,
     pub services: Services,
     pub max_body_bytes: usize,
+    /// Proxies whose forwarding headers name the client.
+    pub proxies: client_ip::TrustedProxies,
     /// Field-depth limits, checked before the schema sees a document.
     pub depth_limits: crate::graphql::limits::DepthLimits,
     /// Browser origins allowed cross-origin; none by default.

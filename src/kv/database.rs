@@ -154,6 +154,36 @@ impl Kv for DatabaseKv {
         count.parse().map_err(AppError::internal)
     }
 
+    async fn admit(&self, key: &str, now_ms: i64, interval_ms: i64, window_ms: i64) -> AppResult<Option<Duration>> {
+        // The row's value and expiry are its TAT; the update happens only when the hit fits,
+        // so one affected row means admitted. An expired row's TAT is in the past: `now` wins.
+        let tat = "(CASE WHEN CAST(kv_entries.value AS BIGINT) > $4 THEN CAST(kv_entries.value AS BIGINT) ELSE $4 END)";
+        let first = now_ms.saturating_add(interval_ms);
+        let admitted = self
+            .execute(
+                &format!(
+                    "INSERT INTO kv_entries (key, value, expires_at_ms) VALUES ($1, $2, $3) \
+                     ON CONFLICT (key) DO UPDATE SET value = CAST({tat} + $5 AS TEXT), expires_at_ms = {tat} + $5 \
+                     WHERE {tat} + $5 - $4 <= $6"
+                ),
+                vec![
+                    key.into(),
+                    first.to_string().into(),
+                    first.into(),
+                    now_ms.into(),
+                    interval_ms.into(),
+                    window_ms.into(),
+                ],
+            )
+            .await?;
+        if admitted == 1 {
+            return Ok(None);
+        }
+        let tat = self.get(key).await?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(now_ms);
+        let wait = tat.max(now_ms) + interval_ms - now_ms - window_ms;
+        Ok(Some(Duration::from_millis(wait.max(1).unsigned_abs())))
+    }
+
     async fn ping(&self) -> AppResult<()> {
         self.db.ping().await.map_err(AppError::internal)
     }
@@ -230,6 +260,36 @@ mod tests {
             futures::future::join_all(hits).await.into_iter().filter_map(|r| r.ok()?.ok()).collect();
         counts.sort_unstable();
         assert_eq!(counts, (1..=20).collect::<Vec<u64>>());
+    }
+
+    #[tokio::test]
+    async fn a_sliding_limit_admits_a_burst_then_one_per_interval() {
+        let (kv, clock, _dir) = store().await;
+        let now = || clock.now().timestamp_millis();
+        // Three per minute: one every 20 s after a burst of three.
+        for _ in 0..3 {
+            assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), Some(None));
+        }
+        let wait = kv.admit("l", now(), 20_000, 60_000).await.ok().flatten();
+        assert_eq!(wait, Some(Duration::from_secs(20)));
+        clock.advance(chrono::Duration::seconds(19));
+        assert!(kv.admit("l", now(), 20_000, 60_000).await.ok().flatten().is_some(), "not yet");
+        clock.advance(chrono::Duration::seconds(1));
+        assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), Some(None), "one slot back");
+        assert!(kv.admit("l", now(), 20_000, 60_000).await.ok().flatten().is_some(), "and only one");
+    }
+
+    #[tokio::test]
+    async fn concurrent_hits_on_a_sliding_limit_admit_exactly_its_burst() {
+        let (kv, clock, _dir) = store().await;
+        let kv = Arc::new(kv);
+        let now = clock.now().timestamp_millis();
+        let hits = (0..20).map(|_| {
+            let kv = Arc::clone(&kv);
+            tokio::spawn(async move { kv.admit("l", now, 6_000, 60_000).await })
+        });
+        let admitted = futures::future::join_all(hits).await.into_iter().filter(|r| matches!(r, Ok(Ok(None)))).count();
+        assert_eq!(admitted, 10);
     }
 
     #[tokio::test]

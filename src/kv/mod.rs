@@ -33,6 +33,13 @@ pub trait Kv: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> AppResult<()>;
     /// Adds one to the counter at `key` (created at 0 with `ttl`) and returns the new count.
     async fn increment(&self, key: &str, ttl: Duration) -> AppResult<u64>;
+    /// One hit against a sliding limit (GCRA, the generic cell rate algorithm): `key` holds a
+    /// theoretical arrival time (TAT, Unix milliseconds). A hit at `now_ms` is admitted when
+    /// `max(TAT, now) + interval_ms` lies at most `window_ms` ahead of `now`, and then becomes
+    /// the new TAT; otherwise nothing changes. So `window / interval` hits fit at once and one
+    /// more every `interval`, with no double burst at any edge. Atomic per key. Returns None
+    /// when admitted, else how long until a hit would be.
+    async fn admit(&self, key: &str, now_ms: i64, interval_ms: i64, window_ms: i64) -> AppResult<Option<Duration>>;
     /// Fails when the store cannot be reached (for /readyz).
     async fn ping(&self) -> AppResult<()>;
 }

@@ -33,6 +33,20 @@ impl RedisKv {
     }
 }
 
+/// [`Kv::admit`] in Lua: returns 0 when admitted, else the milliseconds to wait. The key
+/// lives until its TAT passes (at least one millisecond).
+const ADMIT_SCRIPT: &str = r"
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local next_tat = tat + interval
+if next_tat - now > window then return next_tat - now - window end
+redis.call('SET', KEYS[1], next_tat, 'PX', math.max(next_tat - now, 1))
+return 0
+";
+
 fn millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
@@ -99,6 +113,22 @@ impl Kv for RedisKv {
             .await
             .map_err(AppError::internal)?;
         Ok(count)
+    }
+
+    async fn admit(&self, key: &str, now_ms: i64, interval_ms: i64, window_ms: i64) -> AppResult<Option<Duration>> {
+        let mut conn = self.conn().await?;
+        // One script: read, decide and write happen as one step on the server.
+        let wait_ms: i64 = redis::cmd("EVAL")
+            .arg(ADMIT_SCRIPT)
+            .arg(1)
+            .arg(self.key(key))
+            .arg(now_ms)
+            .arg(interval_ms)
+            .arg(window_ms)
+            .query_async(&mut conn)
+            .await
+            .map_err(AppError::internal)?;
+        Ok((wait_ms > 0).then(|| Duration::from_millis(wait_ms.unsigned_abs())))
     }
 
     async fn ping(&self) -> AppResult<()> {

@@ -1,6 +1,9 @@
-//! Fixed-window rate limits counted in the KV, so every instance shares one count. Windows are
-//! numbered by the injected clock; each request counts once per rule it passes through, so a
-//! client that aliases or batches an operation pays for every copy.
+//! Sliding rate limits counted in the KV, so every instance shares one count: GCRA (the
+//! generic cell rate algorithm, see [`Kv::admit`]). A rule of `limit` per `window` admits
+//! `limit` hits at once and then one every `window / limit`, so there is no double burst at a
+//! window edge, and a cooldown (`limit` 1) is exact. Time comes from the injected clock; each
+//! request counts once per rule it passes through, so a client that aliases or batches an
+//! operation pays for every copy.
 
 use std::{sync::Arc, time::Duration};
 
@@ -30,19 +33,26 @@ impl RateLimiter {
         Self { kv, clock }
     }
 
-    /// Counts a hit by `subject` under `rule`.
+    /// Counts a hit by `subject` under `rule`. A limit of 0 admits nothing.
     ///
-    /// Errors: RATE_LIMITED with the seconds until the window ends.
+    /// Errors: RATE_LIMITED with the whole seconds until a hit would be admitted; INTERNAL when
+    /// the KV cannot be reached (the operation then does not run: limits fail closed).
     pub async fn hit(&self, rule: Rule, subject: &str) -> AppResult<()> {
-        let window = rule.window.as_secs().max(1);
-        let now = u64::try_from(self.clock.now().timestamp()).unwrap_or(0);
-        let index = now / window;
-        let key = format!("rl:{}:{subject}:{index}", rule.name);
-        let count = self.kv.increment(&key, Duration::from_secs(window + 1)).await?;
-        if count > u64::from(rule.limit) {
-            let retry_after = (index + 1) * window - now;
-            return Err(AppError::RateLimited { retry_after: retry_after.max(1) });
+        let window_ms = i64::try_from(rule.window.as_millis()).unwrap_or(i64::MAX).max(1000);
+        if rule.limit == 0 {
+            return Err(AppError::RateLimited { retry_after: rule.window.as_secs().max(1) });
         }
-        Ok(())
+        let interval_ms = window_ms / i64::from(rule.limit);
+        // The window is part of the key: rules of one name with different windows (a cooldown
+        // and a daily cap) count apart.
+        let key = format!("rl:{}:{}:{subject}", rule.name, window_ms / 1000);
+        let now_ms = self.clock.now().timestamp_millis();
+        match self.kv.admit(&key, now_ms, interval_ms, window_ms).await? {
+            None => Ok(()),
+            Some(wait) => {
+                let retry_after = u64::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(u64::MAX).max(1);
+                Err(AppError::RateLimited { retry_after })
+            }
+        }
     }
 }

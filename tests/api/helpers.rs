@@ -183,8 +183,20 @@ impl TestApp {
             request = request.bearer_auth(token);
         }
         let response = request.send().await.unwrap_or_else(|e| panic!("request failed: {e}"));
-        assert_eq!(response.status(), 200, "GraphQL over application/json answers 200");
-        response.json().await.unwrap_or_else(|e| panic!("not JSON: {e}"))
+        let status = response.status();
+        let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body: Value = response.json().await.unwrap_or_else(|e| panic!("not JSON: {e}"));
+        if status == 429 {
+            // Only a request that did nothing but hit rate limits answers 429, with Retry-After.
+            assert_eq!(error_code(&body), "RATE_LIMITED", "{body}");
+            let longest = body["errors"]
+                .as_array()
+                .and_then(|e| e.iter().filter_map(|e| e["extensions"]["retryAfter"].as_u64()).max());
+            assert_eq!(retry_after.and_then(|v| v.parse::<u64>().ok()), longest, "Retry-After for {body}");
+        } else {
+            assert_eq!(status, 200, "GraphQL over application/json answers 200 otherwise: {body}");
+        }
+        body
     }
 
     pub async fn register(&self, email: &str, password: &str) -> Value {

@@ -14,6 +14,7 @@ mod introspection;
 mod layers;
 mod login;
 mod phone;
+mod rate_limits;
 mod recovery;
 mod register;
 mod restarts;
