@@ -129,6 +129,13 @@ pub struct Settings {
     /// Comma-separated addresses or CIDR networks of reverse proxies whose `Forwarded` /
     /// `X-Forwarded-For` headers are believed; empty: the connection's peer is the client.
     pub trusted_proxies: String,
+    /// Failed password attempts (and wrong login codes) on one account within
+    /// `lockout_window_secs` that lock it; 0 turns lockout off.
+    pub lockout_threshold: u32,
+    pub lockout_window_secs: u64,
+    /// The first lock's length; each further lock within a day doubles it, up to the max.
+    pub lockout_duration_secs: u64,
+    pub lockout_max_duration_secs: u64,
     /// Whether login is refused (EMAIL_NOT_VERIFIED) until the email is verified.
     pub require_email_verification: bool,
     /// Lifetime of an email-verification link and code.
@@ -216,6 +223,10 @@ impl Default for Settings {
             shutdown_grace_secs: 20,
             cors_origins: String::new(),
             trusted_proxies: String::new(),
+            lockout_threshold: 5,
+            lockout_window_secs: 900,
+            lockout_duration_secs: 900,
+            lockout_max_duration_secs: 86400,
             require_email_verification: true,
             email_verification_ttl_secs: 24 * 3600,
             password_reset_ttl_secs: 30 * 60,

@@ -29,6 +29,7 @@ use crate::{
     security::{
         codes::CodeHasher,
         hash_pool::HashPool,
+        lockout::{Lockout, LockoutPolicy},
         one_time::OneTimeSecrets,
         password_policy::PasswordPolicy,
         passwords::{HashCost, Passwords},
@@ -92,6 +93,8 @@ impl Services {
         let limiter = RateLimiter::new(Arc::clone(&kv), Arc::clone(&clock));
         let send_limits = SendLimits::from_settings(limiter.clone(), settings);
         let policy = PasswordPolicy::from_settings(settings);
+        let lockout =
+            Lockout::new(Arc::clone(&kv), Arc::clone(&clock), limiter.clone(), LockoutPolicy::from_settings(settings));
         let accounts = AccountService {
             db: db.clone(),
             passwords: passwords.clone(),
@@ -104,6 +107,7 @@ impl Services {
             limiter: limiter.clone(),
             send_limits: send_limits.clone(),
             secrets: secrets.clone(),
+            lockout: lockout.clone(),
         };
         let admin = AdminService {
             db: db.clone(),
@@ -111,6 +115,7 @@ impl Services {
             passwords: passwords.clone(),
             policy,
             media: media.clone(),
+            lockout: lockout.clone(),
         };
         let auth = AuthService {
             db: db.clone(),
@@ -124,6 +129,8 @@ impl Services {
             limiter,
             send_limits,
             secrets,
+            lockout,
+            accounts: accounts.clone(),
             policy: AuthPolicy::from_settings(settings),
         };
         let audit = AuditLog::new(db.clone(), Arc::clone(&clock), settings);

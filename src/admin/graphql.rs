@@ -206,6 +206,16 @@ impl AdminMutation {
         Ok(AdminUserPayload { user: UserView::seen(user) })
     }
 
+    /// Ends a lock set by repeated failed logins and forgets the failed attempts, so the owner
+    /// can sign in at once. Errors: FORBIDDEN, NOT_FOUND.
+    #[graphql(guard = "AtLeast::ADMIN")]
+    async fn unlock_user(&self, ctx: &Context<'_>, id: ID) -> Result<AdminUserPayload> {
+        let actor = ctx.data::<Viewer>()?.require()?;
+        let user =
+            ctx.data::<Services>()?.admin.unlock_user(&actor, target_id(&id)?, ctx.data::<ClientInfo>()?).await?;
+        Ok(AdminUserPayload { user: UserView::seen(user) })
+    }
+
     /// Deactivates an account; its sessions end at once. Errors: FORBIDDEN, NOT_FOUND.
     #[graphql(guard = "AtLeast::ADMIN")]
     async fn deactivate_user(&self, ctx: &Context<'_>, id: ID) -> Result<AdminUserPayload> {

@@ -137,6 +137,27 @@ impl AdminService {
         users::find_by_id(&self.db, id).await?.ok_or(AppError::NotFound("user"))
     }
 
+    /// Ends a login lock and forgets the account's failed attempts.
+    ///
+    /// Errors: FORBIDDEN (the rules above), NOT_FOUND.
+    pub async fn unlock_user(&self, actor: &Principal, id: UserId, client: &ClientInfo) -> AppResult<User> {
+        let now = self.clock.now();
+        let txn = self.db.begin().await.map_err(AppError::internal)?;
+        let target = self.target(&txn, actor, id).await?;
+        users::set_locked_until(&txn, id, None, now).await?;
+        let event = NewAuditEvent::new(AuditKind::AccountUnlocked, now)
+            .user(id)
+            .actor(Some(actor.user_id))
+            .client(client)
+            .detail(json!({ "via": "admin" }));
+        audit::record(&txn, event).await?;
+        txn.commit().await.map_err(AppError::internal)?;
+        if let Some(email) = target.email.as_deref() {
+            self.lockout.clear(email).await?;
+        }
+        users::find_by_id(&self.db, id).await?.ok_or(AppError::NotFound("user"))
+    }
+
     /// Deletes a deactivated account: its sessions go with it, its avatar file is removed,
     /// and the audit trail keeps its id.
     ///

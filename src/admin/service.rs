@@ -20,7 +20,7 @@ use crate::{
     domain::{Role, User, UserId},
     error::{AppError, AppResult},
     media::service::MediaService,
-    security::{password_policy::PasswordPolicy, passwords::Passwords},
+    security::{lockout::Lockout, password_policy::PasswordPolicy, passwords::Passwords},
 };
 
 /// What user administration needs from the application.
@@ -31,6 +31,7 @@ pub struct AdminService {
     pub(crate) passwords: Passwords,
     pub(crate) policy: PasswordPolicy,
     pub(crate) media: MediaService,
+    pub(crate) lockout: Lockout,
 }
 
 impl AdminService {

@@ -25,10 +25,12 @@ pub enum AuditKind {
     Activated,
     Deactivated,
     Deleted,
+    AccountLocked,
+    AccountUnlocked,
 }
 
 impl AuditKind {
-    const ALL: [Self; 17] = [
+    const ALL: [Self; 19] = [
         Self::Registered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -46,6 +48,8 @@ impl AuditKind {
         Self::Activated,
         Self::Deactivated,
         Self::Deleted,
+        Self::AccountLocked,
+        Self::AccountUnlocked,
     ];
 
     /// The stored name (the GraphQL enum value).
@@ -68,6 +72,8 @@ impl AuditKind {
             Self::Activated => "ACTIVATED",
             Self::Deactivated => "DEACTIVATED",
             Self::Deleted => "DELETED",
+            Self::AccountLocked => "ACCOUNT_LOCKED",
+            Self::AccountUnlocked => "ACCOUNT_UNLOCKED",
         }
     }
 

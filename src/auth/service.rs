@@ -21,6 +21,7 @@ use super::{
     tokens::TokenService,
 };
 use crate::{
+    accounts::service::AccountService,
     audit::{
         self,
         model::{AuditKind, NewAuditEvent},
@@ -38,6 +39,7 @@ use crate::{
     },
     security::{
         crypto::{constant_time_eq, random_token, sha256_hex},
+        lockout::{Attempt, Lockout},
         one_time::OneTimeSecrets,
         passwords::Passwords,
         rate_limit::{RateLimiter, Rule},
@@ -115,6 +117,9 @@ pub struct AuthService {
     pub(crate) limiter: RateLimiter,
     pub(crate) send_limits: SendLimits,
     pub(crate) secrets: OneTimeSecrets,
+    pub(crate) lockout: Lockout,
+    /// For the lock notice, which carries a password-reset link.
+    pub(crate) accounts: AccountService,
     pub(crate) policy: AuthPolicy,
 }
 
@@ -130,7 +135,13 @@ impl AuthService {
     /// Checks email and password; grants a session or sends a code, as configured.
     ///
     /// Errors: INVALID_CREDENTIALS (unknown email or wrong password, indistinguishable),
-    /// ACCOUNT_INACTIVE (only after a correct password), RATE_LIMITED.
+    /// ACCOUNT_LOCKED (only after a correct password), ACCOUNT_INACTIVE (likewise),
+    /// RATE_LIMITED.
+    ///
+    /// Lockout (`security::lockout`): while the account is locked, a correct password gets
+    /// ACCOUNT_LOCKED and a wrong one INVALID_CREDENTIALS, counting nothing; otherwise each
+    /// attempt reserves a slot before the password is verified, and the wrong password that
+    /// fills the count locks the account.
     pub async fn login(
         &self,
         email: Email,
@@ -139,16 +150,31 @@ impl AuthService {
         client: &ClientInfo,
     ) -> AppResult<LoginOutcome> {
         self.limiter.hit(minute("login-ip", self.policy.login_per_ip), client.ip_or_unknown()).await?;
-        let per_email =
-            Rule { name: "login-email", limit: self.policy.login_per_email, window: Duration::from_secs(3600) };
-        self.limiter.hit(per_email, &sha256_hex(email.as_str().as_bytes())).await?;
+        self.lockout.charge(email.as_str()).await?;
 
         let found = users::find_credentials(&self.db, email.as_str()).await?;
         let (user, hash) = match found {
             Some(c) => (Some(c.user), c.password_hash),
             None => (None, None),
         };
+        let now = self.clock.now();
+        if let Some(until) = user.as_ref().and_then(|u| u.locked_at(now)) {
+            return if self.passwords.verify(password.secret(), hash).await? {
+                Err(AppError::AccountLocked { retry_after: seconds_until(now, until) })
+            } else {
+                Err(AppError::InvalidCredentials)
+            };
+        }
+        let Attempt::Verify { last } = self.lockout.reserve(email.as_str()).await? else {
+            // A parallel attempt is filling the count: answer as a wrong password, unverified.
+            return Err(AppError::InvalidCredentials);
+        };
         let matched = self.passwords.verify(password.secret(), hash).await?;
+        if matched {
+            self.lockout.clear(email.as_str()).await?;
+        } else if let (true, Some(user)) = (last, &user) {
+            self.lock(user, client).await?;
+        }
         let refused = match &user {
             Some(_) if !matched => Some("wrong_password"),
             None => Some("unknown_account"),
@@ -231,6 +257,7 @@ impl AuthService {
                 event = event.user(UserId(user));
             }
             audit::record(&self.db, event).await?;
+            self.count_code_failure(challenge.user_id, client).await?;
         }
         match checked {
             Ok(()) => self.kv.delete(&key).await?,
@@ -251,6 +278,34 @@ impl AuthService {
             return Err(AppError::AccountInactive);
         }
         self.grant_session(user, device_name.or(challenge.device_name), client).await
+    }
+
+    /// A wrong login code counts toward the same lock as a wrong password.
+    async fn count_code_failure(&self, user: Option<Uuid>, client: &ClientInfo) -> AppResult<()> {
+        let Some(id) = user else { return Ok(()) };
+        let Some(user) = users::find_by_id(&self.db, UserId(id)).await? else { return Ok(()) };
+        let Some(email) = user.email.as_deref() else { return Ok(()) };
+        if self.lockout.failed(email).await? && user.locked_at(self.clock.now()).is_none() {
+            self.lock(&user, client).await?;
+        }
+        Ok(())
+    }
+
+    /// Locks `user` for the next lock's length, records it and tells the owner.
+    async fn lock(&self, user: &User, client: &ClientInfo) -> AppResult<()> {
+        let now = self.clock.now();
+        let duration = self.lockout.next_lock(user.id).await?;
+        let until = now + chrono(duration);
+        let txn = self.db.begin().await.map_err(AppError::internal)?;
+        users::set_locked_until(&txn, user.id, Some(until), now).await?;
+        let event = NewAuditEvent::new(AuditKind::AccountLocked, now)
+            .user(user.id)
+            .client(client)
+            .detail(json!({ "until": until.to_rfc3339(), "minutes": duration.as_secs() / 60 }));
+        audit::record(&txn, event).await?;
+        txn.commit().await.map_err(AppError::internal)?;
+        tracing::warn!(user = %user.id, until = %until, "account locked after repeated failed logins");
+        self.accounts.mail_lock_notice(user, until).await
     }
 
     /// Creates the account of a proven phone number (phone signup), or finds the one created

@@ -289,8 +289,17 @@ pub struct User {
     pub email_verified_at: Option<DateTime<Utc>>,
     pub phone_verified_at: Option<DateTime<Utc>>,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// Set while the account is locked after repeated failed logins (see `security::lockout`).
+    pub locked_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl User {
+    /// When a lock still holds at `now`, the time it ends.
+    pub fn locked_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.locked_until.filter(|until| *until > now)
+    }
 }
 
 impl User {
@@ -313,6 +322,7 @@ impl User {
             email_verified_at: None,
             phone_verified_at: None,
             last_login_at: None,
+            locked_until: None,
             created_at: now,
             updated_at: now,
         }

@@ -107,6 +107,13 @@ impl UserView {
         self.user.last_login_at
     }
 
+    /// Set while the account is locked after repeated failed logins: when the lock ends (a
+    /// password reset or an admin's `unlockUser` ends it sooner). Null when not locked.
+    #[graphql(guard = "self.guard()")]
+    async fn locked_until(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.user.locked_at(ctx.data::<Services>()?.clock.now()))
+    }
+
     /// The account's live sessions, most recently used first.
     #[graphql(guard = "self.guard()")]
     async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<SessionView>> {

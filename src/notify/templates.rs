@@ -38,6 +38,9 @@ pub enum Message<'a> {
     PasswordReset { product: &'a str, code: &'a str, link: &'a str, minutes: u64 },
     /// The password was changed (`password_changed`).
     PasswordChanged { product: &'a str },
+    /// The account locked after repeated failed logins, until `until` (`account_locked`); the
+    /// link resets the password, which also unlocks.
+    AccountLocked { product: &'a str, until: &'a str, link: &'a str, minutes: u64 },
     /// A phone verification code; SMS only, so it has just a `.txt` template (`phone_code`).
     PhoneCode { product: &'a str, code: &'a str, minutes: u64 },
 }
@@ -53,6 +56,7 @@ impl Message<'_> {
             Self::PasswordReset { .. } => "password_reset",
             Self::PasswordChanged { .. } => "password_changed",
             Self::PhoneCode { .. } => "phone_code",
+            Self::AccountLocked { .. } => "account_locked",
         }
     }
 
@@ -65,13 +69,14 @@ impl Message<'_> {
             Self::VerifyEmail { product, code, link, minutes }
             | Self::PasswordReset { product, code, link, minutes } => context! { product, code, link, minutes },
             Self::EmailChangeRequested { product, new_email } => context! { product, new_email },
+            Self::AccountLocked { product, until, link, minutes } => context! { product, until, link, minutes },
         }
     }
 }
 
 /// One message of each kind, rendered at construction to catch templates that compile but
 /// cannot render (an unknown variable or filter).
-const SAMPLES: [Message<'static>; 7] = [
+const SAMPLES: [Message<'static>; 8] = [
     Message::LoginCode { product: "idgate", code: "123456", minutes: 10 },
     Message::RegistrationAttempt { product: "idgate" },
     Message::VerifyEmail { product: "idgate", code: "123456", link: "https://example.com/v?a=1&b=2", minutes: 10 },
@@ -79,6 +84,12 @@ const SAMPLES: [Message<'static>; 7] = [
     Message::PasswordReset { product: "idgate", code: "123456", link: "https://example.com/r?a=1&b=2", minutes: 10 },
     Message::PasswordChanged { product: "idgate" },
     Message::PhoneCode { product: "idgate", code: "123456", minutes: 10 },
+    Message::AccountLocked {
+        product: "idgate",
+        until: "2026-11-29 10:00 UTC",
+        link: "https://example.com/r?a=1&b=2",
+        minutes: 30,
+    },
 ];
 
 /// `("<locale>/<name>.<ext>", source)` for one built-in template file.
@@ -113,7 +124,8 @@ const BUILTIN: &[(&str, &str)] = builtins!(
         "verify_email",
         "email_change_requested",
         "password_reset",
-        "password_changed"
+        "password_changed",
+        "account_locked"
     ],
     sms: ["phone_code"]
 );
@@ -281,6 +293,7 @@ mod tests {
             Message::EmailChangeRequested { product: "Acme", new_email: "b***@example.org" },
             with_code("password_reset"),
             Message::PasswordChanged { product: "Acme" },
+            Message::AccountLocked { product: "Acme", until: "2026-11-29 10:00 UTC", link: LINK, minutes: 30 },
         ]
     }
 

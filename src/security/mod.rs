@@ -5,6 +5,7 @@
 pub mod codes;
 pub mod crypto;
 pub mod hash_pool;
+pub mod lockout;
 pub mod one_time;
 pub mod password_policy;
 pub mod passwords;

@@ -38,14 +38,12 @@ impl RateLimiter {
     /// Errors: RATE_LIMITED with the whole seconds until a hit would be admitted; INTERNAL when
     /// the KV cannot be reached (the operation then does not run: limits fail closed).
     pub async fn hit(&self, rule: Rule, subject: &str) -> AppResult<()> {
-        let window_ms = i64::try_from(rule.window.as_millis()).unwrap_or(i64::MAX).max(1000);
+        let window_ms = window_ms(rule);
         if rule.limit == 0 {
             return Err(AppError::RateLimited { retry_after: rule.window.as_secs().max(1) });
         }
         let interval_ms = window_ms / i64::from(rule.limit);
-        // The window is part of the key: rules of one name with different windows (a cooldown
-        // and a daily cap) count apart.
-        let key = format!("rl:{}:{}:{subject}", rule.name, window_ms / 1000);
+        let key = key(rule, subject);
         let now_ms = self.clock.now().timestamp_millis();
         match self.kv.admit(&key, now_ms, interval_ms, window_ms).await? {
             None => Ok(()),
@@ -55,4 +53,19 @@ impl RateLimiter {
             }
         }
     }
+
+    /// Forgets `subject`'s hits under `rule` (after it proved who it is, say).
+    pub async fn forget(&self, rule: Rule, subject: &str) -> AppResult<()> {
+        self.kv.delete(&key(rule, subject)).await
+    }
+}
+
+fn window_ms(rule: Rule) -> i64 {
+    i64::try_from(rule.window.as_millis()).unwrap_or(i64::MAX).max(1000)
+}
+
+/// The window is part of the key: rules of one name with different windows (a cooldown and a
+/// daily cap) count apart.
+fn key(rule: Rule, subject: &str) -> String {
+    format!("rl:{}:{}:{subject}", rule.name, window_ms(rule) / 1000)
 }

@@ -35,6 +35,7 @@ pub fn to_user(row: users::Model) -> User {
         email_verified_at: row.email_verified_at,
         phone_verified_at: row.phone_verified_at,
         last_login_at: row.last_login_at,
+        locked_until: row.locked_until,
         created_at: row.created_at,
         updated_at: row.updated_at,
     }
@@ -61,7 +62,7 @@ pub async fn insert(db: &impl ConnectionTrait, user: &User, password_hash: Optio
         email_verified_at: user.email_verified_at,
         phone_verified_at: user.phone_verified_at,
         failed_login_count: 0,
-        locked_until: None,
+        locked_until: user.locked_until,
         last_login_at: user.last_login_at,
         created_at: user.created_at,
         updated_at: user.updated_at,
@@ -93,6 +94,22 @@ pub async fn username_taken(db: &impl ConnectionTrait, username: &str) -> AppRes
     let found =
         users::Entity::find().filter(users::Column::Username.eq(username)).one(db).await.map_err(AppError::internal)?;
     Ok(found.is_some())
+}
+
+/// Locks the account until `until`, or unlocks it (None).
+pub async fn set_locked_until(
+    db: &impl ConnectionTrait,
+    id: UserId,
+    until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let row = users::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(id.0),
+        locked_until: Set(until),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    row.update(db).await.map(drop).map_err(AppError::internal)
 }
 
 /// Stamps a successful login.
@@ -147,6 +164,7 @@ pub async fn insert_phone_user(db: &impl ConnectionTrait, phone: &str, now: Date
         email_verified_at: None,
         phone_verified_at: Some(now),
         last_login_at: None,
+        locked_until: None,
         created_at: now,
         updated_at: now,
     };

@@ -12,6 +12,7 @@ mod graphiql;
 mod hostile_input;
 mod introspection;
 mod layers;
+mod lockout;
 mod login;
 mod phone;
 mod rate_limits;

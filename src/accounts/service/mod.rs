@@ -36,6 +36,7 @@ use crate::{
         templates::{Message, Templates},
     },
     security::{
+        lockout::Lockout,
         one_time::OneTimeSecrets,
         password_policy::PasswordPolicy,
         passwords::Passwords,
@@ -95,6 +96,7 @@ pub struct AccountService {
     pub(crate) limiter: RateLimiter,
     pub(crate) send_limits: SendLimits,
     pub(crate) secrets: OneTimeSecrets,
+    pub(crate) lockout: Lockout,
 }
 
 impl AccountService {

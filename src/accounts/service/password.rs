@@ -10,7 +10,10 @@ use uuid::Uuid;
 
 use super::{AccountService, personal_words};
 use crate::{
-    audit::model::{AuditKind, NewAuditEvent},
+    audit::{
+        self,
+        model::{AuditKind, NewAuditEvent},
+    },
     domain::{Email, Password, User, UserId},
     error::{AppError, AppResult},
     notify::templates::Message,
@@ -52,6 +55,26 @@ impl AccountService {
             minutes: ttl.as_secs().div_ceil(60),
         };
         let mail = self.templates.render(message, found.user.locale.as_deref(), email.as_str())?;
+        self.send_later(mail);
+        Ok(())
+    }
+
+    /// Tells the owner of a just-locked account when it unlocks, with a reset link that unlocks
+    /// it at once (their way back in while an attacker keeps guessing). Sent in the background:
+    /// the lock holds whether or not the mail goes out.
+    pub async fn mail_lock_notice(&self, user: &User, until: DateTime<Utc>) -> AppResult<()> {
+        let Some(email) = user.email.as_deref() else { return Ok(()) };
+        let ttl = self.rules.password_reset_ttl;
+        let token = self.secrets.issue_token(RESET_TOKEN, &ResetProof { user: user.id.0 }, ttl).await?;
+        let link = format!("{}?token={token}", self.rules.reset_password_link);
+        let until = until.format("%Y-%m-%d %H:%M UTC").to_string();
+        let message = Message::AccountLocked {
+            product: &self.rules.product_name,
+            until: &until,
+            link: &link,
+            minutes: ttl.as_secs().div_ceil(60),
+        };
+        let mail = self.templates.render(message, user.locale.as_deref(), email)?;
         self.send_later(mail);
         Ok(())
     }
@@ -103,7 +126,9 @@ impl AccountService {
         self.replace_password(&user, hash, Some(current_session), "password_changed").await
     }
 
-    /// Stores the hash and ends the other sessions in one transaction, then mails the owner.
+    /// Stores the hash and ends the other sessions in one transaction, then mails the owner. A
+    /// reset (no session kept) also unlocks the account and forgets its failed attempts: the
+    /// owner proved control of the address.
     async fn replace_password(
         &self,
         user: &User,
@@ -114,10 +139,21 @@ impl AccountService {
         let now = self.clock.now();
         let txn = self.db.begin().await.map_err(AppError::internal)?;
         repo::set_password_hash(&txn, user.id, hash, now).await?;
+        if keep.is_none() && user.locked_until.is_some() {
+            repo::set_locked_until(&txn, user.id, None, now).await?;
+            let unlocked = NewAuditEvent::new(AuditKind::AccountUnlocked, now)
+                .user(user.id)
+                .actor(Some(user.id))
+                .detail(serde_json::json!({ "via": "password_reset" }));
+            audit::record(&txn, unlocked).await?;
+        }
         let kind = if keep.is_some() { AuditKind::PasswordChanged } else { AuditKind::PasswordReset };
         let event = NewAuditEvent::new(kind, now).user(user.id).actor(Some(user.id));
         sessions::end_all(&txn, user.id, keep, reason, now, event).await?;
         txn.commit().await.map_err(AppError::internal)?;
+        if let (None, Some(email)) = (keep, user.email.as_deref()) {
+            self.lockout.clear(email).await?;
+        }
         if let Some(email) = user.email.as_deref() {
             let message = Message::PasswordChanged { product: &self.rules.product_name };
             // The change is done; a notice that cannot be sent is logged, not an error.

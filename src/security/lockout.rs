@@ -1,0 +1,146 @@
+//! Account lockout against password guessing (OWASP Authentication Cheat Sheet, "Account
+//! Lockout"): after `threshold` failed attempts on one identifier within `window`, the account
+//! locks for `duration`, doubling for each further lock less than a day after the previous one, up to
+//! `max_duration`.
+//!
+//! Counts live in the KV, so every instance shares them and a restart keeps them; they are
+//! numbered by windows of the injected clock (a count carries its own deadline, as the KV
+//! requires of anything a user can observe). A login
+//! reserves its attempt before the password is verified: of any number of parallel wrong
+//! passwords, at most `threshold` reach the (costly) verification and exactly one, the one
+//! that fills the count, locks. Unknown identifiers are counted exactly like real ones, so the
+//! count says nothing about whether an account exists; only a real account can be locked.
+//!
+//! The lock itself (`locked_until`) is stored on the user row by the caller. Lockout trades a
+//! denial-of-service risk (anyone can lock an owner out for a while) for brute-force
+//! protection; the owner's way back is the reset link mailed at the lock, and an admin's
+//! `unlockUser`.
+
+use std::{sync::Arc, time::Duration};
+
+use super::{
+    crypto::sha256_hex,
+    rate_limit::{RateLimiter, Rule},
+};
+use crate::{clock::Clock, config::Settings, domain::UserId, error::AppResult, kv::Kv};
+
+/// The cost cap on password checks per address: far above the lock threshold, it bounds what
+/// guessing costs the server, never an owner who has the reset link (a reset clears it).
+pub const LOGIN_PER_EMAIL: &str = "login-email";
+const LOCK_MEMORY: Duration = Duration::from_secs(24 * 3600);
+
+/// The configured lockout.
+#[derive(Debug, Clone, Copy)]
+pub struct LockoutPolicy {
+    /// Failures that lock; 0 turns lockout off.
+    pub threshold: u32,
+    pub window: Duration,
+    pub duration: Duration,
+    pub max_duration: Duration,
+    /// The cost cap's limit per hour ([`LOGIN_PER_EMAIL`]).
+    pub login_per_email: u32,
+}
+
+impl LockoutPolicy {
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            threshold: settings.lockout_threshold,
+            window: Duration::from_secs(settings.lockout_window_secs),
+            duration: Duration::from_secs(settings.lockout_duration_secs),
+            max_duration: Duration::from_secs(settings.lockout_max_duration_secs.max(settings.lockout_duration_secs)),
+            login_per_email: settings.login_rate_per_email,
+        }
+    }
+}
+
+/// What a reserved attempt may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Verify the password. `last`: this attempt filled the count, so if the password is wrong
+    /// the caller locks the account (exactly one attempt gets it).
+    Verify { last: bool },
+    /// The count is full (a lock is being set by a parallel attempt): answer as for a wrong
+    /// password without verifying.
+    Exhausted,
+}
+
+/// Counts failures and sizes locks.
+#[derive(Clone)]
+pub struct Lockout {
+    kv: Arc<dyn Kv>,
+    clock: Arc<dyn Clock>,
+    limiter: RateLimiter,
+    policy: LockoutPolicy,
+}
+
+impl Lockout {
+    pub fn new(kv: Arc<dyn Kv>, clock: Arc<dyn Clock>, limiter: RateLimiter, policy: LockoutPolicy) -> Self {
+        Self { kv, clock, limiter, policy }
+    }
+
+    /// The number of the `window`-long period `now` falls in.
+    fn period(&self, window: Duration) -> i64 {
+        self.clock.now().timestamp() / i64::try_from(window.as_secs().max(1)).unwrap_or(i64::MAX)
+    }
+
+    fn failures_key(&self, identifier: &str) -> String {
+        let hashed = sha256_hex(identifier.to_lowercase().as_bytes());
+        format!("lock-failures:{hashed}:{}", self.period(self.policy.window))
+    }
+
+    fn cost_cap(&self) -> Rule {
+        Rule { name: LOGIN_PER_EMAIL, limit: self.policy.login_per_email, window: Duration::from_secs(3600) }
+    }
+
+    /// Counts a password check on `identifier` against the per-address cost cap.
+    ///
+    /// Errors: RATE_LIMITED.
+    pub async fn charge(&self, identifier: &str) -> AppResult<()> {
+        self.limiter.hit(self.cost_cap(), &sha256_hex(identifier.to_lowercase().as_bytes())).await
+    }
+
+    /// Reserves a password attempt on `identifier` before it is verified.
+    pub async fn reserve(&self, identifier: &str) -> AppResult<Attempt> {
+        if self.policy.threshold == 0 {
+            return Ok(Attempt::Verify { last: false });
+        }
+        let slot = self.kv.increment(&self.failures_key(identifier), self.policy.window).await?;
+        let threshold = u64::from(self.policy.threshold);
+        Ok(if slot <= threshold { Attempt::Verify { last: slot == threshold } } else { Attempt::Exhausted })
+    }
+
+    /// Counts a failure that had no reservation (a wrong login code); true when it filled the
+    /// count, so the caller locks.
+    pub async fn failed(&self, identifier: &str) -> AppResult<bool> {
+        if self.policy.threshold == 0 {
+            return Ok(false);
+        }
+        let count = self.kv.increment(&self.failures_key(identifier), self.policy.window).await?;
+        Ok(count == u64::from(self.policy.threshold))
+    }
+
+    /// How long the lock starting now lasts: the base duration, doubled for each earlier lock
+    /// of `user` less than a day before, at most the cap. Counts this lock. (Only the attempt
+    /// that fills the failure count calls this, so there is no race to guard.)
+    pub async fn next_lock(&self, user: UserId) -> AppResult<Duration> {
+        let key = format!("locks:{}", user.0.simple());
+        let now = self.clock.now().timestamp();
+        // "<count>@<unix seconds until which the count holds>"
+        let earlier = self.kv.get(&key).await?.and_then(|value| {
+            let (count, until) = value.split_once('@')?;
+            (until.parse::<i64>().ok()? > now).then(|| count.parse::<u64>().ok()).flatten()
+        });
+        let locks = earlier.unwrap_or(0) + 1;
+        let remember = i64::try_from(LOCK_MEMORY.as_secs()).unwrap_or(i64::MAX);
+        self.kv.set(&key, &format!("{locks}@{}", now.saturating_add(remember)), LOCK_MEMORY).await?;
+        let doublings = u32::try_from(locks.saturating_sub(1)).unwrap_or(u32::MAX).min(20);
+        Ok(self.policy.duration.saturating_mul(1 << doublings).min(self.policy.max_duration))
+    }
+
+    /// Forgets `identifier`'s failures and its cost-cap count: after a success, a reset or an
+    /// admin's unlock.
+    pub async fn clear(&self, identifier: &str) -> AppResult<()> {
+        self.kv.delete(&self.failures_key(identifier)).await?;
+        self.limiter.forget(self.cost_cap(), &sha256_hex(identifier.to_lowercase().as_bytes())).await
+    }
+}
