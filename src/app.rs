@@ -46,6 +46,7 @@ impl App {
             services,
             max_body_bytes: settings.max_body_bytes,
             depth_limits: DepthLimits::from_settings(&settings),
+            graphiql: settings.graphiql_enabled(),
             proxies: TrustedProxies::new(settings.trusted_proxy_list().unwrap_or_default()),
             cors_origins: settings.cors_origin_list().into_iter().filter_map(|o| o.parse().ok()).collect(),
         });

@@ -8,6 +8,17 @@ use figment::{Figment, providers::Env};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+/// Which defaults apply: `development` keeps the conveniences (introspection, suggestions,
+/// GraphiQL); `production` turns them off and insists on an https public URL and a configured
+/// secret key. Each convenience can still be set explicitly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Development,
+    Production,
+}
+
 /// Whether a correct password is enough to log in, or a code must follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -116,10 +127,14 @@ pub struct Settings {
     pub query_depth_limit: usize,
     /// Maximum query complexity; each auth mutation costs `AUTH_MUTATION_COST`.
     pub query_complexity_limit: usize,
-    /// Whether the schema can be introspected (GraphiQL needs it).
-    pub introspection: bool,
-    /// Whether validation errors suggest similar field names.
-    pub suggestions: bool,
+    /// `development` (default) or `production`: see [`Environment`].
+    pub env: Environment,
+    /// Whether the schema can be introspected (GraphiQL needs it); unset: on in development.
+    pub introspection: Option<bool>,
+    /// Whether validation errors suggest similar field names; unset: on in development.
+    pub suggestions: Option<bool>,
+    /// Whether a browser GET of /graphql opens GraphiQL; unset: on in development.
+    pub graphiql: Option<bool>,
     /// Verified access tokens kept in memory to skip repeated signature checks.
     pub token_cache_capacity: usize,
     /// Seconds to finish in-flight requests after SIGTERM / Ctrl-C.
@@ -217,8 +232,10 @@ impl Default for Settings {
             avatar_max_bytes: 2 * 1024 * 1024,
             query_depth_limit: 12,
             query_complexity_limit: 1000,
-            introspection: true,
-            suggestions: true,
+            env: Environment::Development,
+            introspection: None,
+            suggestions: None,
+            graphiql: None,
             token_cache_capacity: 10_000,
             shutdown_grace_secs: 20,
             cors_origins: String::new(),
@@ -293,6 +310,14 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let fail = |var: &str, why: &str| Err(ConfigError(format!("IDGATE_{var}: {why}")));
+        if self.env == Environment::Production {
+            if !self.public_url.starts_with("https://") {
+                return fail("PUBLIC_URL", "must be an https:// URL in production (tokens and mailed links name it)");
+            }
+            if self.secret_key.is_none() {
+                return fail("SECRET_KEY", "must be set in production, so every instance keys codes alike");
+            }
+        }
         if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
             return fail("PUBLIC_URL", "must start with http:// or https://");
         }
@@ -371,6 +396,25 @@ impl Settings {
     /// The issuer claim: the public URL without a trailing slash.
     pub fn issuer(&self) -> &str {
         self.public_url.trim_end_matches('/')
+    }
+
+    fn development(&self) -> bool {
+        self.env == Environment::Development
+    }
+
+    /// Whether introspection is on: as set, else only in development.
+    pub fn introspection_enabled(&self) -> bool {
+        self.introspection.unwrap_or(self.development())
+    }
+
+    /// Whether validation errors suggest field names: as set, else only in development.
+    pub fn suggestions_enabled(&self) -> bool {
+        self.suggestions.unwrap_or(self.development())
+    }
+
+    /// Whether GraphiQL is served: as set, else only in development.
+    pub fn graphiql_enabled(&self) -> bool {
+        self.graphiql.unwrap_or(self.development())
     }
 
     /// The trusted proxies' networks; a bare address is a network of one.
@@ -465,6 +509,34 @@ mod tests {
         assert_eq!(settings.trusted_proxy_list().map(|l| l.len()).ok(), Some(3));
         let err = with(&[("trusted_proxies", "10.0.0.0/33")]).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("IDGATE_TRUSTED_PROXIES"), "{err}");
+    }
+
+    #[test]
+    fn production_turns_the_conveniences_off_unless_set() {
+        let secure =
+            [("env", "production"), ("public_url", "https://id.example.com"), ("secret_key", "a long secret 123")];
+        let production = with(&secure).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            !production.introspection_enabled() && !production.suggestions_enabled() && !production.graphiql_enabled()
+        );
+        let mut chosen = Figment::new().merge(Serialized::default("introspection", true));
+        for (key, value) in secure {
+            chosen = chosen.merge(Serialized::default(key, value));
+        }
+        let chosen = Settings::from_figment(chosen).unwrap_or_else(|e| panic!("{e}"));
+        assert!(chosen.introspection_enabled(), "an explicit setting wins");
+        let development = with(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            development.introspection_enabled() && development.suggestions_enabled() && development.graphiql_enabled()
+        );
+    }
+
+    #[test]
+    fn production_refuses_an_http_public_url_and_a_missing_secret_key() {
+        let err = with(&[("env", "production"), ("secret_key", "a long secret 123")]).err().map(|e| e.to_string());
+        assert!(err.unwrap_or_default().contains("IDGATE_PUBLIC_URL"), "the default http:// URL is refused");
+        let err = with(&[("env", "production"), ("public_url", "https://id.example.com")]).err().map(|e| e.to_string());
+        assert!(err.unwrap_or_default().contains("IDGATE_SECRET_KEY"));
     }
 
     #[test]

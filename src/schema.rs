@@ -33,10 +33,10 @@ pub fn build_schema(services: Services, settings: &Settings) -> IdgateSchema {
         .limit_complexity(settings.query_complexity_limit)
         .limit_recursive_depth(32)
         .limit_directives(10);
-    if !settings.introspection {
+    if !settings.introspection_enabled() {
         builder = builder.disable_introspection();
     }
-    if !settings.suggestions {
+    if !settings.suggestions_enabled() {
         builder = builder.disable_suggestions();
     }
     builder.finish()

@@ -191,7 +191,7 @@ pub async fn get(
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|accept| accept.contains("text/html"));
-        if wants_html {
+        if wants_html && state.graphiql {
             return super::graphiql::page();
         }
         return plain(StatusCode::BAD_REQUEST, "missing query parameter");

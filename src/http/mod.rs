@@ -36,6 +36,8 @@ pub struct HttpState {
     pub schema: IdgateSchema,
     pub services: Services,
     pub max_body_bytes: usize,
+    /// Whether GraphiQL (the page and its assets) is served.
+    pub graphiql: bool,
     /// Proxies whose forwarding headers name the client.
     pub proxies: client_ip::TrustedProxies,
     /// Field-depth limits, checked before the schema sees a document.
@@ -53,9 +55,12 @@ pub fn router(state: HttpState) -> Router {
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
             .max_age(Duration::from_secs(600))
     });
-    Router::new()
-        .route("/graphql", get(graphql::get).post(graphql::post).fallback(graphql::method_not_allowed))
-        .route("/graphiql/assets/{name}", get(graphiql::asset))
+    let mut routes =
+        Router::new().route("/graphql", get(graphql::get).post(graphql::post).fallback(graphql::method_not_allowed));
+    if state.graphiql {
+        routes = routes.route("/graphiql/assets/{name}", get(graphiql::asset));
+    }
+    routes
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/.well-known/jwks.json", get(jwks))

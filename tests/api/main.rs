@@ -15,6 +15,7 @@ mod layers;
 mod lockout;
 mod login;
 mod phone;
+mod production;
 mod rate_limits;
 mod recovery;
 mod register;
