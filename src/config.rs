@@ -19,6 +19,49 @@ pub enum Environment {
     Production,
 }
 
+/// When register, login, requestPasswordReset and requestPhoneLogin need a CAPTCHA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptchaMode {
+    #[default]
+    Off,
+    Always,
+    /// Logins, once an address or an account has failed `captcha_after_failures` in the hour.
+    AfterFailures,
+}
+
+/// Whose siteverify endpoint checks CAPTCHA tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptchaProvider {
+    /// Google reCAPTCHA v2, or v3 (scored: see `captcha_min_score`).
+    #[default]
+    Recaptcha,
+    Hcaptcha,
+    /// Cloudflare Turnstile.
+    Turnstile,
+}
+
+impl CaptchaProvider {
+    /// The provider's public siteverify endpoint.
+    pub fn verify_url(self) -> &'static str {
+        match self {
+            Self::Recaptcha => "https://www.google.com/recaptcha/api/siteverify",
+            Self::Hcaptcha => "https://api.hcaptcha.com/siteverify",
+            Self::Turnstile => "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+        }
+    }
+
+    /// The name `authConfig.captcha.provider` reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Recaptcha => "RECAPTCHA",
+            Self::Hcaptcha => "HCAPTCHA",
+            Self::Turnstile => "TURNSTILE",
+        }
+    }
+}
+
 /// Whether a correct password is enough to log in, or a code must follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -151,6 +194,21 @@ pub struct Settings {
     /// The first lock's length; each further lock within a day doubles it, up to the max.
     pub lockout_duration_secs: u64,
     pub lockout_max_duration_secs: u64,
+    /// `off`, `always` or `after_failures`.
+    pub captcha_mode: CaptchaMode,
+    /// `recaptcha`, `hcaptcha` or `turnstile`.
+    pub captcha_provider: CaptchaProvider,
+    /// The provider's secret key (server side).
+    pub captcha_secret: Option<SecretString>,
+    /// The provider's site key, handed to frontends in `authConfig.captcha`.
+    pub captcha_site_key: String,
+    /// The siteverify URL; unset: the provider's public endpoint.
+    pub captcha_verify_url: Option<String>,
+    /// reCAPTCHA v3: the lowest score accepted (0.0 to 1.0).
+    pub captcha_min_score: f64,
+    /// `after_failures`: failed logins from an address or on an account within the hour
+    /// after which logins need a CAPTCHA.
+    pub captcha_after_failures: u32,
     /// Whether login is refused (EMAIL_NOT_VERIFIED) until the email is verified.
     pub require_email_verification: bool,
     /// Lifetime of an email-verification link and code.
@@ -244,6 +302,13 @@ impl Default for Settings {
             lockout_window_secs: 900,
             lockout_duration_secs: 900,
             lockout_max_duration_secs: 86400,
+            captcha_mode: CaptchaMode::Off,
+            captcha_provider: CaptchaProvider::Recaptcha,
+            captcha_secret: None,
+            captcha_site_key: String::new(),
+            captcha_verify_url: None,
+            captcha_min_score: 0.5,
+            captcha_after_failures: 3,
             require_email_verification: true,
             email_verification_ttl_secs: 24 * 3600,
             password_reset_ttl_secs: 30 * 60,
@@ -355,6 +420,12 @@ impl Settings {
             if value == 0 {
                 return fail(var, "must be greater than 0");
             }
+        }
+        if self.captcha_mode != CaptchaMode::Off && self.captcha_secret.is_none() {
+            return fail("CAPTCHA_SECRET", "must be set when IDGATE_CAPTCHA_MODE is not off");
+        }
+        if !(0.0..=1.0).contains(&self.captcha_min_score) {
+            return fail("CAPTCHA_MIN_SCORE", "must be between 0.0 and 1.0");
         }
         if self.trusted_proxy_list().is_err() {
             return fail("TRUSTED_PROXIES", "must list addresses or CIDR networks like 10.0.0.0/8, comma-separated");

@@ -44,6 +44,12 @@ pub enum AppError {
     /// CAPTCHA_REQUIRED: solve a captcha and retry.
     #[error("a captcha is required")]
     CaptchaRequired,
+    /// CAPTCHA_INVALID: the CAPTCHA token was refused by its provider (or is malformed).
+    #[error("the captcha was not accepted; solve it again")]
+    CaptchaInvalid,
+    /// CAPTCHA_UNAVAILABLE: the CAPTCHA provider could not be asked; the operation did not run.
+    #[error("the captcha could not be checked right now; please try again later")]
+    CaptchaUnavailable,
     /// CONFLICT: a unique value is taken; `field` names it.
     #[error("{field} is already in use")]
     Conflict { field: &'static str },
@@ -77,6 +83,8 @@ impl AppError {
             Self::AccountInactive => "ACCOUNT_INACTIVE",
             Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
             Self::CaptchaRequired => "CAPTCHA_REQUIRED",
+            Self::CaptchaInvalid => "CAPTCHA_INVALID",
+            Self::CaptchaUnavailable => "CAPTCHA_UNAVAILABLE",
             Self::Conflict { .. } | Self::WrongState(_) => "CONFLICT",
             Self::DeliveryFailed => "DELIVERY_FAILED",
             Self::NotFound(_) => "NOT_FOUND",

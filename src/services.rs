@@ -27,6 +27,7 @@ use crate::{
         templates::Templates,
     },
     security::{
+        captcha::Captcha,
         codes::CodeHasher,
         hash_pool::HashPool,
         lockout::{Lockout, LockoutPolicy},
@@ -93,6 +94,7 @@ impl Services {
         let limiter = RateLimiter::new(Arc::clone(&kv), Arc::clone(&clock));
         let send_limits = SendLimits::from_settings(limiter.clone(), settings);
         let policy = PasswordPolicy::from_settings(settings);
+        let captcha = Captcha::from_settings(settings, Arc::clone(&kv), Arc::clone(&clock))?;
         let lockout =
             Lockout::new(Arc::clone(&kv), Arc::clone(&clock), limiter.clone(), LockoutPolicy::from_settings(settings));
         let accounts = AccountService {
@@ -108,6 +110,7 @@ impl Services {
             send_limits: send_limits.clone(),
             secrets: secrets.clone(),
             lockout: lockout.clone(),
+            captcha: captcha.clone(),
         };
         let admin = AdminService {
             db: db.clone(),
@@ -130,6 +133,7 @@ impl Services {
             send_limits,
             secrets,
             lockout,
+            captcha,
             accounts: accounts.clone(),
             policy: AuthPolicy::from_settings(settings),
         };

@@ -115,12 +115,19 @@ pub struct AccountsMutation;
 impl AccountsMutation {
     /// Creates an account. A taken email gets the same answer as a free one (its owner is told
     /// by mail), so this cannot be used to learn who has an account.
-    /// Errors: BAD_USER_INPUT (with `field`), CONFLICT (username), RATE_LIMITED.
+    /// `captchaToken`: the widget's answer, when `authConfig.captcha` asks for one.
+    /// Errors: BAD_USER_INPUT (with `field`), CONFLICT (username), RATE_LIMITED,
+    /// CAPTCHA_REQUIRED, CAPTCHA_INVALID, CAPTCHA_UNAVAILABLE.
     #[graphql(complexity = "AUTH_MUTATION_COST")]
-    async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<RegisterPayload> {
+    async fn register(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterInput,
+        captcha_token: Option<String>,
+    ) -> Result<RegisterPayload> {
         let services = ctx.data::<Services>()?;
         let new = input.parse(services.clock.now().date_naive())?;
-        let user = services.accounts.register(new, ctx.data::<ClientInfo>()?).await?;
+        let user = services.accounts.register(new, captcha_token.as_deref(), ctx.data::<ClientInfo>()?).await?;
         Ok(RegisterPayload { user: UserView::owner(user) })
     }
 
@@ -166,11 +173,18 @@ impl AccountsMutation {
     }
 
     /// Mails a reset link and code if the address has an account. Always answers true.
-    /// Errors: RATE_LIMITED.
+    /// `captchaToken`: the widget's answer, when `authConfig.captcha` asks for one.
+    /// Errors: RATE_LIMITED, CAPTCHA_REQUIRED, CAPTCHA_INVALID, CAPTCHA_UNAVAILABLE.
     #[graphql(complexity = "AUTH_MUTATION_COST")]
-    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
+    async fn request_password_reset(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        captcha_token: Option<String>,
+    ) -> Result<bool> {
         if let Ok(email) = Email::parse(&email) {
-            ctx.data::<Services>()?.accounts.request_password_reset(&email).await?;
+            let client = ctx.data::<ClientInfo>()?;
+            ctx.data::<Services>()?.accounts.request_password_reset(&email, captcha_token.as_deref(), client).await?;
         }
         Ok(true)
     }

@@ -81,6 +81,8 @@ pub struct LoginInput {
     pub password: String,
     /// A name for this device in the session list, like "Alice's phone".
     pub device_name: Option<String>,
+    /// The CAPTCHA widget's answer, when `authConfig.captcha` asks for one.
+    pub captcha_token: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -118,6 +120,20 @@ pub struct AuthConfig {
     pub email_verification_required: bool,
     /// Whether `requestPhoneLogin` creates accounts for unknown numbers.
     pub phone_signup: bool,
+    /// The CAPTCHA a frontend must show, or null when none is ever asked for.
+    pub captcha: Option<CaptchaConfig>,
+}
+
+/// How to show the CAPTCHA widget and when its token (`captchaToken`) is needed.
+#[derive(SimpleObject)]
+pub struct CaptchaConfig {
+    /// `RECAPTCHA`, `HCAPTCHA` or `TURNSTILE`.
+    pub provider: String,
+    /// The site key for the widget.
+    pub site_key: String,
+    /// `ALWAYS` (register, login, requestPasswordReset, requestPhoneLogin) or `AFTER_FAILURES`
+    /// (login, once the address or account failed too often; the error CAPTCHA_REQUIRED says so).
+    pub mode: String,
 }
 
 #[derive(Default)]
@@ -151,6 +167,11 @@ impl AuthQuery {
             otp_ttl: auth.otp_ttl.as_secs(),
             email_verification_required: auth.require_email_verification,
             phone_signup: auth.phone_signup,
+            captcha: services.auth.captcha.public().map(|c| CaptchaConfig {
+                provider: c.provider.to_owned(),
+                site_key: c.site_key,
+                mode: c.mode.to_owned(),
+            }),
         })
     }
 }
@@ -169,7 +190,8 @@ impl AuthMutation {
         let email = Email::parse(&input.email).map_err(|_| AppError::InvalidCredentials)?;
         let password = Password::parse(input.password, "password")?;
         let device = parse_device_name(input.device_name)?;
-        let outcome = services.auth.login(email, password, device, ctx.data::<ClientInfo>()?).await?;
+        let client = ctx.data::<ClientInfo>()?;
+        let outcome = services.auth.login(email, password, device, input.captcha_token.as_deref(), client).await?;
         Ok(match outcome {
             LoginOutcome::Granted(grant) => LoginResult::AuthPayload(Box::new(AuthPayload::from_grant(*grant))),
             LoginOutcome::ChallengeSent(view) => LoginResult::OtpChallenge(view.into()),
@@ -196,10 +218,15 @@ impl AuthMutation {
         ctx: &Context<'_>,
         phone: String,
         device_name: Option<String>,
+        #[graphql(desc = "The CAPTCHA widget's answer, when `authConfig.captcha` asks for one.")] captcha_token: Option<
+            String,
+        >,
     ) -> Result<OtpChallenge> {
         let phone = Phone::parse(&phone)?;
         let device = parse_device_name(device_name)?;
-        let view = ctx.data::<Services>()?.auth.request_phone_login(phone, device, ctx.data::<ClientInfo>()?).await?;
+        let client = ctx.data::<ClientInfo>()?;
+        let view =
+            ctx.data::<Services>()?.auth.request_phone_login(phone, device, captcha_token.as_deref(), client).await?;
         Ok(view.into())
     }
 

@@ -38,6 +38,7 @@ use crate::{
         templates::{Message, Templates},
     },
     security::{
+        captcha::{Action, Captcha},
         crypto::{constant_time_eq, random_token, sha256_hex},
         lockout::{Attempt, Lockout},
         one_time::OneTimeSecrets,
@@ -118,6 +119,7 @@ pub struct AuthService {
     pub(crate) send_limits: SendLimits,
     pub(crate) secrets: OneTimeSecrets,
     pub(crate) lockout: Lockout,
+    pub(crate) captcha: Captcha,
     /// For the lock notice, which carries a password-reset link.
     pub(crate) accounts: AccountService,
     pub(crate) policy: AuthPolicy,
@@ -147,9 +149,11 @@ impl AuthService {
         email: Email,
         password: Password,
         device_name: Option<String>,
+        captcha_token: Option<&str>,
         client: &ClientInfo,
     ) -> AppResult<LoginOutcome> {
         self.limiter.hit(minute("login-ip", self.policy.login_per_ip), client.ip_or_unknown()).await?;
+        self.captcha.check(Action::Login, captcha_token, client, Some(email.as_str())).await?;
         self.lockout.charge(email.as_str()).await?;
 
         let found = users::find_credentials(&self.db, email.as_str()).await?;
@@ -186,6 +190,9 @@ impl AuthService {
             Some(_) => None,
         };
         if let Some(reason) = refused {
+            if matches!(reason, "wrong_password" | "unknown_account") {
+                self.captcha.record_failure(client, email.as_str()).await?;
+            }
             let mut event = NewAuditEvent::new(AuditKind::LoginFailed, self.clock.now())
                 .client(client)
                 .detail(json!({ "reason": reason, "method": "password" }));
@@ -219,8 +226,10 @@ impl AuthService {
         &self,
         phone: Phone,
         device_name: Option<String>,
+        captcha_token: Option<&str>,
         client: &ClientInfo,
     ) -> AppResult<ChallengeView> {
+        self.captcha.check(Action::PhoneLogin, captcha_token, client, None).await?;
         self.send_limits.sms("sms-login", &phone, client).await?;
         let user = users::find_by_verified_phone(&self.db, phone.as_str()).await?;
         let (target, locale) = match user {

@@ -2,6 +2,7 @@
 //! password policy, one-time codes, rate limits and small crypto helpers. Nothing here knows
 //! about GraphQL or the database.
 
+pub mod captcha;
 pub mod codes;
 pub mod crypto;
 pub mod hash_pool;

@@ -5,6 +5,7 @@ mod support;
 
 mod admin;
 mod avatars;
+mod captcha;
 mod cli;
 mod delivery;
 mod directory;

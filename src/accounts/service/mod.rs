@@ -36,6 +36,7 @@ use crate::{
         templates::{Message, Templates},
     },
     security::{
+        captcha::{Action, Captcha},
         lockout::Lockout,
         one_time::OneTimeSecrets,
         password_policy::PasswordPolicy,
@@ -97,6 +98,7 @@ pub struct AccountService {
     pub(crate) send_limits: SendLimits,
     pub(crate) secrets: OneTimeSecrets,
     pub(crate) lockout: Lockout,
+    pub(crate) captcha: Captcha,
 }
 
 impl AccountService {
@@ -106,9 +108,10 @@ impl AccountService {
     /// Errors: BAD_USER_INPUT (password policy), CONFLICT on a taken username, RATE_LIMITED,
     /// INTERNAL when the mail cannot be sent (the account then exists; a new verification mail
     /// can be requested).
-    pub async fn register(&self, new: NewUser, client: &ClientInfo) -> AppResult<User> {
+    pub async fn register(&self, new: NewUser, captcha_token: Option<&str>, client: &ClientInfo) -> AppResult<User> {
         let rule = Rule { name: "register-ip", limit: self.rules.register_per_ip, window: Duration::from_secs(3600) };
         self.limiter.hit(rule, client.ip_or_unknown()).await?;
+        self.captcha.check(Action::Register, captcha_token, client, Some(new.email.as_str())).await?;
         self.check_policy(new.password.expose(), &new.personal_words(), "password")?;
         // A username is public, so a taken one may be reported; checked before the email so
         // that the answer never depends on whether the email exists.

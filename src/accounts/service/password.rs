@@ -14,9 +14,11 @@ use crate::{
         self,
         model::{AuditKind, NewAuditEvent},
     },
+    client::ClientInfo,
     domain::{Email, Password, User, UserId},
     error::{AppError, AppResult},
     notify::templates::Message,
+    security::captcha::Action,
     security::crypto::sha256_hex,
     sessions::{self, EndReason},
     users::repo,
@@ -37,7 +39,14 @@ impl AccountService {
     /// same for every address.
     ///
     /// Errors: RATE_LIMITED (a cooldown and a daily cap per address, counted for every address).
-    pub async fn request_password_reset(&self, email: &Email) -> AppResult<()> {
+    pub async fn request_password_reset(
+        &self,
+        email: &Email,
+        captcha_token: Option<&str>,
+        client: &ClientInfo,
+    ) -> AppResult<()> {
+        // The CAPTCHA first: a request without one must not use up the address's cooldown.
+        self.captcha.check(Action::PasswordReset, captcha_token, client, Some(email.as_str())).await?;
         self.send_limits.mail(RESET_CODE, &sha256_hex(email.as_str().as_bytes())).await?;
         let Some(found) = repo::find_credentials(&self.db, email.as_str()).await? else { return Ok(()) };
         if !found.user.is_active {

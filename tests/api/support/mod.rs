@@ -1,4 +1,5 @@
 //! Servers that stand in for the outside world in tests: an SMTP receiver and an SMS gateway.
 
+pub mod siteverify;
 pub mod sms_gateway;
 pub mod smtp_receiver;
