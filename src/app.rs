@@ -48,6 +48,9 @@ impl App {
             depth_limits: DepthLimits::from_settings(&settings),
             graphiql: settings.graphiql_enabled(),
             proxies: TrustedProxies::new(settings.trusted_proxy_list().unwrap_or_default()),
+            public_origin: url::Url::parse(settings.issuer())
+                .map(|url| url.origin().ascii_serialization())
+                .unwrap_or_default(),
             cors_origins: settings.cors_origin_list().into_iter().filter_map(|o| o.parse().ok()).collect(),
         });
         Ok(Self { listener, router, shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs) })

@@ -194,6 +194,9 @@ pub struct Settings {
     /// The first lock's length; each further lock within a day doubles it, up to the max.
     pub lockout_duration_secs: u64,
     pub lockout_max_duration_secs: u64,
+    /// Cookies without `Secure` (and so without the `__Host-` prefix), for local http only;
+    /// refused in production.
+    pub insecure_cookies: bool,
     /// `off`, `always` or `after_failures`.
     pub captcha_mode: CaptchaMode,
     /// `recaptcha`, `hcaptcha` or `turnstile`.
@@ -302,6 +305,7 @@ impl Default for Settings {
             lockout_window_secs: 900,
             lockout_duration_secs: 900,
             lockout_max_duration_secs: 86400,
+            insecure_cookies: false,
             captcha_mode: CaptchaMode::Off,
             captcha_provider: CaptchaProvider::Recaptcha,
             captcha_secret: None,
@@ -381,6 +385,9 @@ impl Settings {
             }
             if self.secret_key.is_none() {
                 return fail("SECRET_KEY", "must be set in production, so every instance keys codes alike");
+            }
+            if self.insecure_cookies {
+                return fail("INSECURE_COOKIES", "cookies are always Secure in production");
             }
         }
         if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
@@ -608,6 +615,14 @@ mod tests {
         assert!(err.unwrap_or_default().contains("IDGATE_PUBLIC_URL"), "the default http:// URL is refused");
         let err = with(&[("env", "production"), ("public_url", "https://id.example.com")]).err().map(|e| e.to_string());
         assert!(err.unwrap_or_default().contains("IDGATE_SECRET_KEY"));
+        let production =
+            [("env", "production"), ("public_url", "https://id.example.com"), ("secret_key", "a long secret 123")];
+        let mut figment = Figment::new().merge(Serialized::default("insecure_cookies", true));
+        for (key, value) in production {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        let err = Settings::from_figment(figment).err().map(|e| e.to_string());
+        assert!(err.unwrap_or_default().contains("IDGATE_INSECURE_COOKIES"), "cookies stay Secure in production");
     }
 
     #[test]

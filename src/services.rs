@@ -29,6 +29,7 @@ use crate::{
     security::{
         captcha::Captcha,
         codes::CodeHasher,
+        cookies::CookieJar,
         hash_pool::HashPool,
         lockout::{Lockout, LockoutPolicy},
         one_time::OneTimeSecrets,
@@ -54,6 +55,8 @@ pub struct Services {
     pub kv: Arc<dyn Kv>,
     pub db: DatabaseConnection,
     pub media: MediaService,
+    /// Token cookies and CSRF tokens for browser clients.
+    pub cookies: CookieJar,
 }
 
 impl Services {
@@ -85,6 +88,12 @@ impl Services {
             Arc::clone(&clock),
             settings.token_cache_capacity,
         ));
+        let cookies = CookieJar::new(
+            !settings.insecure_cookies,
+            Duration::from_secs(settings.access_token_ttl_secs),
+            Duration::from_secs(settings.session_ttl_secs),
+            CodeHasher::new(code_secret.clone()),
+        );
         let secrets = OneTimeSecrets::new(
             Arc::clone(&kv),
             Arc::clone(&clock),
@@ -138,7 +147,7 @@ impl Services {
             policy: AuthPolicy::from_settings(settings),
         };
         let audit = AuditLog::new(db.clone(), Arc::clone(&clock), settings);
-        Ok(Self { accounts, admin, auth, audit, clock, kv, db, media })
+        Ok(Self { accounts, admin, auth, audit, clock, kv, db, media, cookies })
     }
 }
 

@@ -2,6 +2,7 @@
 //! `logoutAll`, `revokeSession`, `mySessions` and `authConfig`.
 
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject, Union};
+use axum::http::header::SET_COOKIE;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -12,6 +13,7 @@ use crate::{
     error::AppError,
     graphql::{AUTH_MUTATION_COST, guards::SignedIn, viewer::Viewer},
     graphql::{session::SessionView, user::UserView},
+    security::cookies::RequestCookies,
     services::Services,
 };
 
@@ -32,16 +34,25 @@ pub struct AuthPayload {
 }
 
 impl AuthPayload {
-    fn from_grant(grant: AuthGrant) -> Self {
+    /// The payload of a grant. A request that asked for cookies
+    /// (`X-Idgate-Token-Transport: cookie`) gets the tokens as HttpOnly cookies instead, and
+    /// null token fields, so page scripts never see them.
+    fn deliver(ctx: &Context<'_>, grant: AuthGrant) -> Result<Self> {
+        let in_cookies = ctx.data::<RequestCookies>().is_ok_and(|c| c.wants_cookies);
+        if in_cookies {
+            for cookie in ctx.data::<Services>()?.cookies.grant(&grant.access_token, &grant.refresh_token) {
+                ctx.append_http_header(SET_COOKIE, cookie);
+            }
+        }
         let session = SessionView::of_this_request(grant.session);
-        Self {
-            access_token: Some(grant.access_token),
-            refresh_token: Some(grant.refresh_token),
+        Ok(Self {
+            access_token: (!in_cookies).then_some(grant.access_token),
+            refresh_token: (!in_cookies).then_some(grant.refresh_token),
             token_type: "Bearer".into(),
             expires_in: grant.expires_in,
             user: UserView::owner(grant.user),
             session,
-        }
+        })
     }
 }
 
@@ -149,6 +160,14 @@ impl AuthQuery {
         Ok(sessions.into_iter().map(|session| SessionView::new(session, Some(principal.session_id))).collect())
     }
 
+    /// A CSRF token for cookie-authenticated mutations: send it as the `X-CSRF-Token` header.
+    /// Also sets it as the readable CSRF cookie it must match.
+    async fn csrf_token(&self, ctx: &Context<'_>) -> Result<String> {
+        let (token, cookie) = ctx.data::<Services>()?.cookies.csrf();
+        ctx.append_http_header(SET_COOKIE, cookie);
+        Ok(token)
+    }
+
     /// Public settings of this server.
     async fn auth_config(&self, ctx: &Context<'_>) -> Result<AuthConfig> {
         let services = ctx.data::<Services>()?;
@@ -193,7 +212,7 @@ impl AuthMutation {
         let client = ctx.data::<ClientInfo>()?;
         let outcome = services.auth.login(email, password, device, input.captcha_token.as_deref(), client).await?;
         Ok(match outcome {
-            LoginOutcome::Granted(grant) => LoginResult::AuthPayload(Box::new(AuthPayload::from_grant(*grant))),
+            LoginOutcome::Granted(grant) => LoginResult::AuthPayload(Box::new(AuthPayload::deliver(ctx, *grant)?)),
             LoginOutcome::ChallengeSent(view) => LoginResult::OtpChallenge(view.into()),
         })
     }
@@ -206,7 +225,7 @@ impl AuthMutation {
         let device = parse_device_name(input.device_name)?;
         let grant =
             services.auth.verify_otp(&input.challenge_id, input.code.trim(), device, ctx.data::<ClientInfo>()?).await?;
-        Ok(AuthPayload::from_grant(grant))
+        AuthPayload::deliver(ctx, grant)
     }
 
     /// Starts a passwordless login: texts a code to `phone` and answers a challenge that
@@ -242,16 +261,25 @@ impl AuthMutation {
     /// Errors: UNAUTHENTICATED (also when a rotated token is reused: the session is revoked).
     #[graphql(complexity = "AUTH_MUTATION_COST")]
     async fn refresh(&self, ctx: &Context<'_>, refresh_token: Option<String>) -> Result<AuthPayload> {
-        let token = refresh_token.ok_or(AppError::Unauthenticated)?;
+        let cookie = ctx.data::<RequestCookies>().ok().and_then(|c| c.refresh.clone());
+        let token = refresh_token.or(cookie).ok_or(AppError::Unauthenticated)?;
         let grant = ctx.data::<Services>()?.auth.refresh(&token, ctx.data::<ClientInfo>()?).await?;
-        Ok(AuthPayload::from_grant(grant))
+        AuthPayload::deliver(ctx, grant)
     }
 
     /// Ends the calling session (named by the bearer token, or by `refreshToken`). Its access
     /// tokens stop working at once. Errors: UNAUTHENTICATED.
     async fn logout(&self, ctx: &Context<'_>, refresh_token: Option<String>) -> Result<bool> {
         let caller = ctx.data::<Viewer>()?.principal();
-        ctx.data::<Services>()?.auth.logout(caller, refresh_token.as_deref()).await?;
+        let cookies = ctx.data::<RequestCookies>().ok();
+        let from_cookie = cookies.and_then(|c| c.refresh.clone()).filter(|_| caller.is_none());
+        let services = ctx.data::<Services>()?;
+        services.auth.logout(caller, refresh_token.or(from_cookie).as_deref()).await?;
+        if cookies.is_some_and(|c| c.carry_credentials() || c.wants_cookies) {
+            for cookie in services.cookies.cleared() {
+                ctx.append_http_header(SET_COOKIE, cookie);
+            }
+        }
         Ok(true)
     }
 

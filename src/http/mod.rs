@@ -28,7 +28,11 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{schema::IdgateSchema, services::Services};
+use crate::{
+    schema::IdgateSchema,
+    security::cookies::{CSRF_HEADER, TRANSPORT_HEADER},
+    services::Services,
+};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -42,6 +46,8 @@ pub struct HttpState {
     pub proxies: client_ip::TrustedProxies,
     /// Field-depth limits, checked before the schema sees a document.
     pub depth_limits: crate::graphql::limits::DepthLimits,
+    /// This server's own origin (`scheme://host[:port]` of the public URL), for CSRF checks.
+    pub public_origin: String,
     /// Browser origins allowed cross-origin; none by default.
     pub cors_origins: Vec<HeaderValue>,
 }
@@ -52,7 +58,15 @@ pub fn router(state: HttpState) -> Router {
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(state.cors_origins.clone()))
             .allow_methods([Method::GET, Method::POST])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                header::HeaderName::from_static(CSRF_HEADER),
+                header::HeaderName::from_static(TRANSPORT_HEADER),
+            ])
+            // Cookies travel only to and from the listed origins (never with `*`).
+            .allow_credentials(true)
             .max_age(Duration::from_secs(600))
     });
     let mut routes =

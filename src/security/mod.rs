@@ -4,6 +4,7 @@
 
 pub mod captcha;
 pub mod codes;
+pub mod cookies;
 pub mod crypto;
 pub mod hash_pool;
 pub mod lockout;
