@@ -27,6 +27,11 @@ pub const MAX_NESTING: usize = 64;
 /// validation may recurse through, which the bracket count cannot see.
 pub const MAX_FRAGMENTS: usize = 256;
 
+/// How many aliased fields a document may run, counted through every fragment spread: only
+/// aliases make one document run a field many times (`a: me b: me ...`), so they are what
+/// multiplies its cost; real operations use a handful.
+pub const MAX_ALIASES: usize = 30;
+
 /// The fields named here start an introspection path.
 const INTROSPECTION_ROOTS: [&str; 2] = ["__schema", "__type"];
 
@@ -39,6 +44,8 @@ pub enum ShapeError {
     TooManyFragments,
     #[error("Query is nested too deep: {depth} levels of fields, at most {limit} allowed")]
     TooDeep { depth: usize, limit: usize },
+    #[error("the document runs {0} aliased fields; at most {MAX_ALIASES} are allowed")]
+    TooManyAliases(usize),
 }
 
 /// Refuses a document whose brackets nest deeper than [`MAX_NESTING`]. Brackets inside
@@ -114,21 +121,31 @@ pub fn check_depth(document: &ExecutableDocument, limits: DepthLimits) -> Result
         if depth.total > limits.introspection {
             return Err(ShapeError::TooDeep { depth: depth.total, limit: limits.introspection });
         }
+        if depth.aliases > MAX_ALIASES {
+            return Err(ShapeError::TooManyAliases(depth.aliases));
+        }
     }
     Ok(())
 }
 
-/// The depth of a selection set: `data` counts fields until an introspection root (which
-/// counts as one), `total` counts every field.
+/// The shape of a selection set: `data` counts fields until an introspection root (which
+/// counts as one), `total` counts every field (both the deepest path), and `aliases` the
+/// aliased fields it runs, fragments included as often as they are spread.
 #[derive(Debug, Clone, Copy, Default)]
 struct Depth {
     data: usize,
     total: usize,
+    aliases: usize,
 }
 
 impl Depth {
-    fn max(self, other: Self) -> Self {
-        Self { data: self.data.max(other.data), total: self.total.max(other.total) }
+    /// Two siblings: the deeper path, and the aliases of both.
+    fn beside(self, other: Self) -> Self {
+        Self {
+            data: self.data.max(other.data),
+            total: self.total.max(other.total),
+            aliases: self.aliases.saturating_add(other.aliases),
+        }
     }
 }
 
@@ -145,12 +162,16 @@ impl<'a> Walker<'a> {
                 Selection::Field(field) => {
                     let below = self.selection_set(&field.node.selection_set.node);
                     let introspection = INTROSPECTION_ROOTS.contains(&field.node.name.node.as_str());
-                    Depth { data: if introspection { 1 } else { 1 + below.data }, total: 1 + below.total }
+                    Depth {
+                        data: if introspection { 1 } else { 1 + below.data },
+                        total: 1 + below.total,
+                        aliases: below.aliases.saturating_add(usize::from(field.node.alias.is_some())),
+                    }
                 }
                 Selection::InlineFragment(fragment) => self.selection_set(&fragment.node.selection_set.node),
                 Selection::FragmentSpread(spread) => self.fragment(spread.node.fragment_name.node.as_str()),
             };
-            deepest.max(depth)
+            deepest.beside(depth)
         })
     }
 
@@ -230,6 +251,18 @@ mod tests {
             Err(ShapeError::TooDeep { depth: 6, limit: 5 })
         );
         assert_eq!(depth_check("{ __schema { types { fields { type { name } } } } }"), Ok(()));
+    }
+
+    #[test]
+    fn aliases_are_counted_through_every_spread() {
+        let few = "{ a: me { id } b: me { id } }";
+        assert_eq!(depth_check(few), Ok(()));
+        let many: String = (0..31).map(|i| format!("a{i}: me ")).collect();
+        assert_eq!(depth_check(&format!("{{ {many} }}")), Err(ShapeError::TooManyAliases(31)));
+        // Eight aliases in a fragment spread four times: 32.
+        let eight: String = (0..8).map(|i| format!("a{i}: me ")).collect();
+        let spread = format!("{{ ...F ...F ... on Q {{ ...F ...F }} }} fragment F on Q {{ {eight} }}");
+        assert_eq!(depth_check(&spread), Err(ShapeError::TooManyAliases(32)));
     }
 
     #[test]

@@ -38,6 +38,7 @@ use crate::{
         limits::{self, ShapeError},
         viewer::Viewer,
     },
+    security::cookies::{CSRF_HEADER, RequestCookies},
 };
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -121,10 +122,16 @@ pub async fn post(
         Ok(request) => request,
         Err(_) => return plain(StatusCode::BAD_REQUEST, "the body is not a GraphQL request in JSON"),
     };
-    match admit(&state, request, format) {
-        Ok(admitted) => execute(&state, admitted.request, &headers, peer, format).await,
-        Err(refused) => *refused,
+    let admitted = match admit(&state, request, format) {
+        Ok(admitted) => admitted,
+        Err(refused) => return *refused,
+    };
+    if admitted.mutation
+        && let Some(refused) = csrf_refusal(&state, &headers)
+    {
+        return refused;
     }
+    execute(&state, admitted.request, &headers, peer, format).await
 }
 
 /// POST /graphql with `multipart/form-data`: an `operations` part (one GraphQL request in
@@ -266,7 +273,9 @@ fn admit(state: &HttpState, mut request: async_graphql::Request, format: Format)
         }
     };
     match limits::check_depth(&document, state.depth_limits) {
-        Err(e @ ShapeError::TooDeep { .. }) => return Err(Box::new(refuse(errors::VALIDATION_FAILED, e.to_string()))),
+        Err(e @ (ShapeError::TooDeep { .. } | ShapeError::TooManyAliases(_))) => {
+            return Err(Box::new(refuse(errors::VALIDATION_FAILED, e.to_string())));
+        }
         Err(e) => return Err(Box::new(with_status(refuse(PARSE_FAILED, e.to_string()), StatusCode::BAD_REQUEST))),
         Ok(()) => {}
     }
@@ -310,7 +319,8 @@ async fn execute(
     peer: SocketAddr,
     format: Format,
 ) -> Response {
-    let viewer = resolve_viewer(state, headers).await;
+    let cookies = state.services.cookies.read(headers);
+    let viewer = resolve_viewer(state, headers, &cookies).await;
     let client = ClientInfo {
         ip: Some(state.proxies.client_ip(peer.ip(), headers).to_string()),
         user_agent: headers
@@ -322,7 +332,7 @@ async fn execute(
             .and_then(|v| v.to_str().ok())
             .and_then(ClientInfo::locale_from_accept_language),
     };
-    let mut response = state.schema.execute(request.data(viewer).data(client)).await;
+    let mut response = state.schema.execute(request.data(viewer).data(client).data(cookies)).await;
     errors::finalize(&mut response);
     render(format, response)
 }
@@ -331,7 +341,7 @@ async fn execute(
 /// has no `data` entry (GraphQL spec, "Response Format"), and is a 400 under
 /// `application/graphql-response+json`. A request that did nothing but hit rate limits is a 429
 /// with `Retry-After` in either format (RFC 6585), so HTTP clients and proxies back off too.
-fn render(format: Format, response: async_graphql::Response) -> Response {
+fn render(format: Format, mut response: async_graphql::Response) -> Response {
     let request_error = errors::is_request_error(&response);
     let (status, media) = match format {
         Format::GraphqlResponseJson if request_error => (StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE_JSON),
@@ -339,6 +349,8 @@ fn render(format: Format, response: async_graphql::Response) -> Response {
         Format::Json => (StatusCode::OK, APPLICATION_JSON),
     };
     let retry_after = errors::only_rate_limited(&response);
+    // Headers resolvers set (token cookies).
+    let set_headers = std::mem::take(&mut response.http_headers);
     let status = if retry_after.is_some() { StatusCode::TOO_MANY_REQUESTS } else { status };
     let body = if request_error {
         serde_json::to_value(&response).and_then(|mut value| {
@@ -356,6 +368,9 @@ fn render(format: Format, response: async_graphql::Response) -> Response {
                 (status, [(header::CONTENT_TYPE, HeaderValue::from_static(media))], body).into_response();
             if let Some(seconds) = retry_after {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            for (name, value) in set_headers.iter() {
+                response.headers_mut().append(name, value.clone());
             }
             response
         }
@@ -434,15 +449,58 @@ fn const_has(value: &Value, bad: &impl Fn(&str) -> bool) -> bool {
     }
 }
 
-/// The caller behind `Authorization: Bearer …`. A store failure refuses the token (fail closed).
-async fn resolve_viewer(state: &HttpState, headers: &HeaderMap) -> Viewer {
-    let Some(value) = headers.get(header::AUTHORIZATION) else { return Viewer::Anonymous };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
+/// A mutation that rides on cookies (no `Authorization` header) must prove it comes from a page
+/// of ours: an `Origin` (or `Sec-Fetch-Site`) that is this server or an allowed CORS origin,
+/// and an `X-CSRF-Token` header equal to the signed CSRF cookie (OWASP CSRF Prevention Cheat
+/// Sheet: signed double-submit cookie plus origin verification). The 403 answer when not.
+fn csrf_refusal(state: &HttpState, headers: &HeaderMap) -> Option<Response> {
+    let cookies = state.services.cookies.read(headers);
+    if headers.contains_key(header::AUTHORIZATION) || !cookies.carry_credentials() {
+        return None;
+    }
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let same_site = match origin {
+        Some(origin) => origin == state.public_origin || state.cors_origins.iter().any(|allowed| allowed == origin),
+        None => headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|site| site == "same-origin" || site == "none"),
+    };
+    let presented = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    let reason = if !same_site {
+        "CSRF_ORIGIN"
+    } else if presented.is_none() {
+        "CSRF_TOKEN_MISSING"
+    } else if !state.services.cookies.csrf_valid(presented, cookies.csrf.as_deref()) {
+        "CSRF_TOKEN_INVALID"
+    } else {
+        return None;
+    };
+    let body = serde_json::json!({ "errors": [{
+        "message": "a mutation authenticated by cookie needs a same-site origin and the X-CSRF-Token header",
+        "extensions": { "code": "FORBIDDEN", "reason": reason },
+    }] });
+    Some(
+        (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, HeaderValue::from_static(APPLICATION_JSON))], body.to_string())
+            .into_response(),
+    )
+}
+
+/// The caller behind `Authorization: Bearer …`, else behind the access-token cookie. A store
+/// failure refuses the token (fail closed).
+async fn resolve_viewer(state: &HttpState, headers: &HeaderMap, cookies: &RequestCookies) -> Viewer {
+    let token = match headers.get(header::AUTHORIZATION) {
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim()),
+        None => match cookies.access.as_deref() {
+            Some(token) => Some(token),
+            None => return Viewer::Anonymous,
+        },
+    };
     let Some(token) = token else { return Viewer::Rejected };
     match state.services.auth.authenticate(token).await {
         Ok(principal) => Viewer::Authenticated(principal),
