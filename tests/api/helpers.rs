@@ -258,6 +258,24 @@ impl TestApp {
         tokens(&verified["data"]["verifyOtp"])
     }
 
+    /// Starts a login for `email` (password [`PASSWORD`]); returns the challenge id and the
+    /// mailed code.
+    pub async fn login_challenge(&self, email: &str) -> (String, String) {
+        let login = self.login(email, PASSWORD).await;
+        let challenge = login["data"]["login"]["challengeId"].as_str().unwrap_or_else(|| panic!("{login}")).to_owned();
+        (challenge, self.last_code_for(email))
+    }
+
+    /// Presses the button of the email-verification page for `token` (its form POST).
+    pub async fn press_verify_email(&self, token: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/verify-email", self.address))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Every message in the outbox addressed to `email`, oldest first.
     pub fn mails_to(&self, email: &str) -> Vec<String> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&self.outbox)
@@ -351,6 +369,11 @@ pub fn link_in(mail: &str) -> Option<(String, String)> {
     let link: String = text[start..].chars().take_while(|c| !c.is_whitespace() && *c != '"' && *c != '<').collect();
     let token = link.split("token=").nth(1)?.chars().take(43).collect::<String>();
     Some((link, token))
+}
+
+/// A well-formed code that is not `code`.
+pub fn wrong_code(code: &str) -> &'static str {
+    if code == "000000" { "111111" } else { "000000" }
 }
 
 /// The first six-digit code after "code is ".

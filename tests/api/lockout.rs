@@ -4,7 +4,7 @@
 use chrono::Duration;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, error_code, link_in};
+use crate::helpers::{PASSWORD, TestApp, error_code, link_in, wrong_code};
 
 const WRONG: &str = "not the password at all 7";
 const NEW_PASSWORD: &str = "a brand new passphrase 77";
@@ -126,10 +126,8 @@ async fn a_second_lock_within_a_day_lasts_twice_as_long() {
 async fn wrong_login_codes_count_toward_the_same_lock() {
     let app = TestApp::spawn().await;
     app.register_verified("alice@example.com", PASSWORD).await;
-    let login = app.login("alice@example.com", PASSWORD).await;
-    let challenge = login["data"]["login"]["challengeId"].as_str().unwrap_or_default().to_owned();
-    let code = app.last_code_for("alice@example.com");
-    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (challenge, code) = app.login_challenge("alice@example.com").await;
+    let wrong = wrong_code(&code);
     for _ in 0..5 {
         assert_eq!(error_code(&app.verify_otp(&challenge, wrong).await), "OTP_INVALID");
     }

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, error_code, link_in, re_signed};
+use crate::helpers::{PASSWORD, TestApp, error_code, link_in, re_signed, wrong_code};
 
 #[tokio::test]
 async fn a_logged_out_token_stays_refused_after_a_restart() {
@@ -58,13 +58,7 @@ async fn a_verification_link_mailed_before_a_restart_works_after_it() {
     app.register("alice@example.com", PASSWORD).await;
     let (_, token) = link_in(&app.mails_to("alice@example.com")[0]).unwrap_or_else(|| panic!("no link"));
     let app = app.restart().await;
-    let pressed = app
-        .client
-        .post(format!("{}/verify-email", app.address))
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let pressed = app.press_verify_email(&token).await;
     assert_eq!(pressed.status(), 200);
     assert!(pressed.text().await.unwrap_or_default().contains("Your email address is confirmed"));
     assert_eq!(app.login("alice@example.com", PASSWORD).await["data"]["login"]["__typename"], "OtpChallenge");
@@ -92,9 +86,7 @@ async fn a_password_reset_link_mailed_before_a_restart_works_after_it() {
 async fn a_login_code_sent_before_a_restart_completes_the_login_after_it() {
     let app = TestApp::spawn().await;
     app.register_verified("alice@example.com", PASSWORD).await;
-    let login = app.login("alice@example.com", PASSWORD).await;
-    let challenge = login["data"]["login"]["challengeId"].as_str().unwrap_or_default().to_owned();
-    let code = app.last_code_for("alice@example.com");
+    let (challenge, code) = app.login_challenge("alice@example.com").await;
     let app = app.restart().await;
     let verified = app.verify_otp(&challenge, &code).await;
     assert!(verified["data"]["verifyOtp"]["accessToken"].is_string(), "{verified}");
@@ -104,10 +96,8 @@ async fn a_login_code_sent_before_a_restart_completes_the_login_after_it() {
 async fn wrong_code_attempts_are_still_counted_after_a_restart() {
     let app = TestApp::spawn().await;
     app.register_verified("alice@example.com", PASSWORD).await;
-    let login = app.login("alice@example.com", PASSWORD).await;
-    let challenge = login["data"]["login"]["challengeId"].as_str().unwrap_or_default().to_owned();
-    let code = app.last_code_for("alice@example.com");
-    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (challenge, code) = app.login_challenge("alice@example.com").await;
+    let wrong = wrong_code(&code);
     for _ in 0..4 {
         assert_eq!(error_code(&app.verify_otp(&challenge, wrong).await), "OTP_INVALID");
     }

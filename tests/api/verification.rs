@@ -54,13 +54,7 @@ async fn the_link_page_confirms_only_when_its_button_is_pressed() {
     }
     assert_eq!(error_code(&app.login("alice@example.com", PASSWORD).await), "EMAIL_NOT_VERIFIED");
 
-    let confirm = app
-        .client
-        .post(format!("{}/verify-email", app.address))
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let confirm = app.press_verify_email(&token).await;
     assert_eq!(confirm.status(), 200);
     assert!(confirm.text().await.unwrap_or_default().contains("Email confirmed"));
     assert_eq!(app.login("alice@example.com", PASSWORD).await["data"]["login"]["__typename"], "OtpChallenge");
