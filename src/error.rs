@@ -63,6 +63,10 @@ pub enum AppError {
     /// NOT_FOUND: the named thing does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// SERVICE_UNAVAILABLE: a shared part (Redis) cannot be reached, so the operation did not
+    /// run (limits and codes fail closed); logged with its source, returned without detail.
+    #[error("the service is temporarily unavailable; please try again later")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// INTERNAL: logged with its source chain, returned without detail.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -88,6 +92,7 @@ impl AppError {
             Self::Conflict { .. } | Self::WrongState(_) => "CONFLICT",
             Self::DeliveryFailed => "DELIVERY_FAILED",
             Self::NotFound(_) => "NOT_FOUND",
+            Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -100,6 +105,11 @@ impl AppError {
     /// Wraps any error as INTERNAL; its detail is logged, never shown.
     pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Internal(source.into())
+    }
+
+    /// Wraps the failure to reach a shared part as SERVICE_UNAVAILABLE; its detail is logged.
+    pub fn unavailable(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unavailable(source.into())
     }
 
     /// An INTERNAL error from a message (for broken invariants with no source error).

@@ -115,7 +115,7 @@ fn read_password(from_stdin: bool) -> Result<String, String> {
 /// The message of an error for the operator, including an internal error's cause.
 fn describe(error: idgate::error::AppError) -> String {
     match error {
-        idgate::error::AppError::Internal(source) => source.to_string(),
+        idgate::error::AppError::Internal(source) | idgate::error::AppError::Unavailable(source) => source.to_string(),
         idgate::error::AppError::BadUserInput { field, message } => format!("{field} {message}"),
         other => other.to_string(),
     }

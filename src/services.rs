@@ -103,7 +103,7 @@ impl Services {
         let limiter = RateLimiter::new(Arc::clone(&kv), Arc::clone(&clock));
         let send_limits = SendLimits::from_settings(limiter.clone(), settings);
         let policy = PasswordPolicy::from_settings(settings);
-        let captcha = Captcha::from_settings(settings, Arc::clone(&kv), Arc::clone(&clock))?;
+        let captcha = Captcha::from_settings(settings, limiter.clone())?;
         let lockout =
             Lockout::new(Arc::clone(&kv), Arc::clone(&clock), limiter.clone(), LockoutPolicy::from_settings(settings));
         let accounts = AccountService {

@@ -29,14 +29,11 @@ fn annotate(error: &mut ServerError) {
                 }
                 AppError::OtpInvalid { attempts_remaining } => extensions.set("attemptsRemaining", *attempts_remaining),
                 AppError::Internal(source) => {
-                    let mut chain = source.to_string();
-                    let mut next = std::error::Error::source(source.as_ref());
-                    while let Some(cause) = next {
-                        chain.push_str(": ");
-                        chain.push_str(&cause.to_string());
-                        next = cause.source();
-                    }
-                    tracing::error!(error = %chain, path = ?error.path, "internal error");
+                    tracing::error!(error = %chain(source.as_ref()), path = ?error.path, "internal error");
+                    error.message = app.to_string();
+                }
+                AppError::Unavailable(source) => {
+                    tracing::warn!(error = %chain(source.as_ref()), path = ?error.path, "a shared part is unreachable");
                     error.message = app.to_string();
                 }
                 _ => {}
@@ -54,22 +51,51 @@ fn annotate(error: &mut ServerError) {
     error.extensions = Some(extensions);
 }
 
-/// The longest `retryAfter` when every error is RATE_LIMITED and no root field produced data:
-/// the request did nothing but hit rate limits.
-pub fn only_rate_limited(response: &Response) -> Option<u64> {
+/// An error and its causes, one line.
+fn chain(source: &(dyn std::error::Error + Send + Sync)) -> String {
+    let mut chain = source.to_string();
+    let mut next = source.source();
+    while let Some(cause) = next {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    chain
+}
+
+/// Why a request produced nothing, when every error it got is a refusal to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Every error is RATE_LIMITED; the longest `retryAfter`.
+    RateLimited { retry_after: u64 },
+    /// Every error is RATE_LIMITED or SERVICE_UNAVAILABLE, and at least one is the latter.
+    Unavailable,
+}
+
+/// The refusal when no root field produced data and every error is RATE_LIMITED or
+/// SERVICE_UNAVAILABLE: the request did nothing but meet limits or an outage.
+pub fn only_refused(response: &Response) -> Option<Refusal> {
     let produced_nothing = match &response.data {
         async_graphql::Value::Null => true,
         async_graphql::Value::Object(fields) => fields.values().all(|v| *v == async_graphql::Value::Null),
         _ => false,
     };
-    if !produced_nothing {
+    if !produced_nothing || response.errors.is_empty() {
         return None;
     }
-    response.errors.iter().try_fold(None, |longest: Option<u64>, error| match error.source::<AppError>() {
-        Some(AppError::RateLimited { retry_after }) => {
-            Some(Some(longest.map_or(*retry_after, |l| l.max(*retry_after))))
-        }
-        _ => None,
+    response.errors.iter().try_fold(None, |so_far: Option<Refusal>, error| {
+        let this = match error.source::<AppError>() {
+            Some(AppError::RateLimited { retry_after }) => Refusal::RateLimited { retry_after: *retry_after },
+            Some(AppError::Unavailable(_)) => Refusal::Unavailable,
+            _ => return None,
+        };
+        Some(Some(match (so_far, this) {
+            (None, this) => this,
+            (Some(Refusal::RateLimited { retry_after: a }), Refusal::RateLimited { retry_after: b }) => {
+                Refusal::RateLimited { retry_after: a.max(b) }
+            }
+            _ => Refusal::Unavailable,
+        }))
     })?
 }
 

@@ -34,7 +34,7 @@ use super::HttpState;
 use crate::{
     client::ClientInfo,
     graphql::{
-        errors,
+        errors::{self, Refusal},
         limits::{self, ShapeError},
         viewer::Viewer,
     },
@@ -340,7 +340,8 @@ async fn execute(
 /// Serialises a GraphQL response in the negotiated format. A request error (nothing executed)
 /// has no `data` entry (GraphQL spec, "Response Format"), and is a 400 under
 /// `application/graphql-response+json`. A request that did nothing but hit rate limits is a 429
-/// with `Retry-After` in either format (RFC 6585), so HTTP clients and proxies back off too.
+/// with `Retry-After` in either format (RFC 6585), so HTTP clients and proxies back off too; one
+/// that did nothing because a shared part is down is a 503, so a load balancer can retry elsewhere.
 fn render(format: Format, mut response: async_graphql::Response) -> Response {
     let request_error = errors::is_request_error(&response);
     let (status, media) = match format {
@@ -348,10 +349,18 @@ fn render(format: Format, mut response: async_graphql::Response) -> Response {
         Format::GraphqlResponseJson => (StatusCode::OK, GRAPHQL_RESPONSE_JSON),
         Format::Json => (StatusCode::OK, APPLICATION_JSON),
     };
-    let retry_after = errors::only_rate_limited(&response);
+    let refusal = errors::only_refused(&response);
+    let retry_after = match refusal {
+        Some(Refusal::RateLimited { retry_after }) => Some(retry_after),
+        _ => None,
+    };
     // Headers resolvers set (token cookies).
     let set_headers = std::mem::take(&mut response.http_headers);
-    let status = if retry_after.is_some() { StatusCode::TOO_MANY_REQUESTS } else { status };
+    let status = match refusal {
+        Some(Refusal::RateLimited { .. }) => StatusCode::TOO_MANY_REQUESTS,
+        Some(Refusal::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
+        None => status,
+    };
     let body = if request_error {
         serde_json::to_value(&response).and_then(|mut value| {
             if let Some(object) = value.as_object_mut() {
@@ -504,7 +513,7 @@ async fn resolve_viewer(state: &HttpState, headers: &HeaderMap, cookies: &Reques
     let Some(token) = token else { return Viewer::Rejected };
     match state.services.auth.authenticate(token).await {
         Ok(principal) => Viewer::Authenticated(principal),
-        Err(crate::error::AppError::Internal(e)) => {
+        Err(crate::error::AppError::Internal(e) | crate::error::AppError::Unavailable(e)) => {
             tracing::error!(error = %e, "could not check an access token");
             Viewer::Rejected
         }

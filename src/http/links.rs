@@ -92,6 +92,10 @@ pub async fn verify_email_submit(State(state): State<Arc<HttpState>>, Form(form)
             "Address in use",
             "<p>Another account uses this address now. Sign in and choose another one.</p>",
         ),
+        Err(AppError::Unavailable(e)) => {
+            tracing::warn!(error = %e, "email verification from the landing page failed");
+            page(StatusCode::SERVICE_UNAVAILABLE, "Try again soon", "<p>Please try again in a minute.</p>")
+        }
         Err(AppError::Internal(e)) => {
             tracing::error!(error = %e, "email verification from the landing page failed");
             page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "<p>Please try again later.</p>")
@@ -138,6 +142,10 @@ pub async fn reset_password_submit(State(state): State<Arc<HttpState>>, Form(for
                 "Choose a new password",
                 &reset_form(&state, token, &format!("<p><strong>The new {reason}.</strong></p>")),
             )
+        }
+        Err(AppError::Unavailable(e)) => {
+            tracing::warn!(error = %e, "password reset from the landing page failed");
+            page(StatusCode::SERVICE_UNAVAILABLE, "Try again soon", "<p>Please try again in a minute.</p>")
         }
         Err(AppError::Internal(e)) => {
             tracing::error!(error = %e, "password reset from the landing page failed");

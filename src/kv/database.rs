@@ -16,7 +16,7 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, Value};
 
-use super::Kv;
+use super::{Admission, Kv};
 use crate::{
     clock::Clock,
     error::{AppError, AppResult},
@@ -154,17 +154,18 @@ impl Kv for DatabaseKv {
         count.parse().map_err(AppError::internal)
     }
 
-    async fn admit(&self, key: &str, now_ms: i64, interval_ms: i64, window_ms: i64) -> AppResult<Option<Duration>> {
+    async fn admit(&self, key: &str, now_ms: i64, interval_ms: i64, window_ms: i64) -> AppResult<Admission> {
         // The row's value and expiry are its TAT; the update happens only when the hit fits,
-        // so one affected row means admitted. An expired row's TAT is in the past: `now` wins.
+        // so a returned row means admitted, and its value is the new TAT. An expired row's TAT
+        // is in the past: `now` wins.
         let tat = "(CASE WHEN CAST(kv_entries.value AS BIGINT) > $4 THEN CAST(kv_entries.value AS BIGINT) ELSE $4 END)";
         let first = now_ms.saturating_add(interval_ms);
         let admitted = self
-            .execute(
+            .value(
                 &format!(
                     "INSERT INTO kv_entries (key, value, expires_at_ms) VALUES ($1, $2, $3) \
                      ON CONFLICT (key) DO UPDATE SET value = CAST({tat} + $5 AS TEXT), expires_at_ms = {tat} + $5 \
-                     WHERE {tat} + $5 - $4 <= $6"
+                     WHERE {tat} + $5 - $4 <= $6 RETURNING value"
                 ),
                 vec![
                     key.into(),
@@ -176,12 +177,14 @@ impl Kv for DatabaseKv {
                 ],
             )
             .await?;
-        if admitted == 1 {
-            return Ok(None);
+        let millis = |ms: i64| Duration::from_millis(ms.max(0).unsigned_abs());
+        if let Some(new_tat) = admitted {
+            let new_tat: i64 = new_tat.parse().map_err(AppError::internal)?;
+            return Ok(Admission::Admitted { backlog: millis(new_tat - now_ms) });
         }
         let tat = self.get(key).await?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(now_ms);
         let wait = tat.max(now_ms) + interval_ms - now_ms - window_ms;
-        Ok(Some(Duration::from_millis(wait.max(1).unsigned_abs())))
+        Ok(Admission::Refused { wait: millis(wait.max(1)) })
     }
 
     async fn ping(&self) -> AppResult<()> {
@@ -266,17 +269,18 @@ mod tests {
     async fn a_sliding_limit_admits_a_burst_then_one_per_interval() {
         let (kv, clock, _dir) = store().await;
         let now = || clock.now().timestamp_millis();
-        // Three per minute: one every 20 s after a burst of three.
-        for _ in 0..3 {
-            assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), Some(None));
+        let admitted = |seconds: u64| Some(Admission::Admitted { backlog: Duration::from_secs(seconds) });
+        let refused = |seconds: u64| Some(Admission::Refused { wait: Duration::from_secs(seconds) });
+        // Three per minute: one every 20 s after a burst of three; the backlog counts them.
+        for backlog in [20, 40, 60] {
+            assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), admitted(backlog));
         }
-        let wait = kv.admit("l", now(), 20_000, 60_000).await.ok().flatten();
-        assert_eq!(wait, Some(Duration::from_secs(20)));
+        assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), refused(20));
         clock.advance(chrono::Duration::seconds(19));
-        assert!(kv.admit("l", now(), 20_000, 60_000).await.ok().flatten().is_some(), "not yet");
+        assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), refused(1), "not yet");
         clock.advance(chrono::Duration::seconds(1));
-        assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), Some(None), "one slot back");
-        assert!(kv.admit("l", now(), 20_000, 60_000).await.ok().flatten().is_some(), "and only one");
+        assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), admitted(60), "one slot back");
+        assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), refused(20), "and only one");
     }
 
     #[tokio::test]
@@ -288,8 +292,16 @@ mod tests {
             let kv = Arc::clone(&kv);
             tokio::spawn(async move { kv.admit("l", now, 6_000, 60_000).await })
         });
-        let admitted = futures::future::join_all(hits).await.into_iter().filter(|r| matches!(r, Ok(Ok(None)))).count();
-        assert_eq!(admitted, 10);
+        let mut backlogs: Vec<u64> = futures::future::join_all(hits)
+            .await
+            .into_iter()
+            .filter_map(|r| match r {
+                Ok(Ok(Admission::Admitted { backlog })) => Some(backlog.as_secs()),
+                _ => None,
+            })
+            .collect();
+        backlogs.sort_unstable();
+        assert_eq!(backlogs, (1..=10).map(|n| n * 6).collect::<Vec<u64>>(), "each admitted hit sees its own count");
     }
 
     #[tokio::test]

@@ -18,6 +18,16 @@ use async_trait::async_trait;
 pub use self::{database::DatabaseKv, redis::RedisKv};
 use crate::error::AppResult;
 
+/// The outcome of one hit against a sliding limit ([`Kv::admit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Admitted. `backlog`: how far the new TAT lies ahead of now, i.e. the hits still counted
+    /// (`backlog / interval`, rounded up), this one included.
+    Admitted { backlog: Duration },
+    /// Refused; a hit would be admitted after `wait`.
+    Refused { wait: Duration },
+}
+
 /// A key-value store whose every write carries a TTL. All operations are atomic per key.
 #[async_trait]
 pub trait Kv: Send + Sync + 'static {
@@ -34,12 +44,11 @@ pub trait Kv: Send + Sync + 'static {
     /// Adds one to the counter at `key` (created at 0 with `ttl`) and returns the new count.
     async fn increment(&self, key: &str, ttl: Duration) -> AppResult<u64>;
     /// One hit against a sliding limit (GCRA, the generic cell rate algorithm): `key` holds a
-    /// theoretical arrival time (TAT, Unix milliseconds). A hit at `now_ms` is admitted when
-    /// `max(TAT, now) + interval_ms` lies at most `window_ms` ahead of `now`, and then becomes
-    /// the new TAT; otherwise nothing changes. So `window / interval` hits fit at once and one
-    /// more every `interval`, with no double burst at any edge. Atomic per key. Returns None
-    /// when admitted, else how long until a hit would be.
-    async fn admit(&self, key: &str, now_ms: i64, interval_ms: i64, window_ms: i64) -> AppResult<Option<Duration>>;
+    /// theoretical arrival time (TAT, Unix milliseconds, as its plain value). A hit at `now_ms`
+    /// is admitted when `max(TAT, now) + interval_ms` lies at most `window_ms` ahead of `now`,
+    /// and then becomes the new TAT; otherwise nothing changes. So `window / interval` hits fit
+    /// at once and one more every `interval`, with no double burst at any edge. Atomic per key.
+    async fn admit(&self, key: &str, now_ms: i64, interval_ms: i64, window_ms: i64) -> AppResult<Admission>;
     /// Fails when the store cannot be reached (for /readyz).
     async fn ping(&self) -> AppResult<()>;
 }

@@ -1,13 +1,23 @@
 //! The shared store: Redis through a deadpool connection pool. Every key is prefixed, so
 //! deployments (and test runs) can share one Redis without seeing each other's state.
+//!
+//! Redis down, or too slow to answer within [`TIMEOUT`], is SERVICE_UNAVAILABLE: the operation
+//! that needed the store does not run (a limit or a code is never waved through), and the pool
+//! reconnects on its own when Redis is back.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_redis::{Config, Connection, Pool, Runtime, redis};
+use deadpool_redis::{
+    Config, Connection, Pool, Runtime,
+    redis::{self, FromRedisValue},
+};
 
-use super::Kv;
+use super::{Admission, Kv};
 use crate::error::{AppError, AppResult};
+
+/// How long one store operation (a connection from the pool and its command) may take.
+const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Redis-backed [`Kv`].
 pub struct RedisKv {
@@ -24,8 +34,32 @@ impl RedisKv {
         Ok(kv)
     }
 
+    /// Runs one command.
+    async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> AppResult<T> {
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            cmd.query_async(&mut conn).await.map_err(AppError::unavailable)
+        })
+        .await
+    }
+
+    /// Runs a pipeline.
+    async fn query_pipe<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> AppResult<T> {
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            pipe.query_async(&mut conn).await.map_err(AppError::unavailable)
+        })
+        .await
+    }
+
+    async fn bounded<T>(&self, op: impl Future<Output = AppResult<T>>) -> AppResult<T> {
+        tokio::time::timeout(TIMEOUT, op)
+            .await
+            .unwrap_or_else(|_| Err(AppError::unavailable(format!("Redis did not answer within {TIMEOUT:?}"))))
+    }
+
     async fn conn(&self) -> AppResult<Connection> {
-        self.pool.get().await.map_err(AppError::internal)
+        self.pool.get().await.map_err(AppError::unavailable)
     }
 
     fn key(&self, key: &str) -> String {
@@ -33,8 +67,9 @@ impl RedisKv {
     }
 }
 
-/// [`Kv::admit`] in Lua: returns 0 when admitted, else the milliseconds to wait. The key
-/// lives until its TAT passes (at least one millisecond).
+/// [`Kv::admit`] in Lua: returns `{1, backlog}` when admitted (the new TAT's distance ahead of
+/// now), else `{0, wait}`, in milliseconds. The key lives until its TAT passes (at least one
+/// millisecond).
 const ADMIT_SCRIPT: &str = r"
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
@@ -42,9 +77,9 @@ local window = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local next_tat = tat + interval
-if next_tat - now > window then return next_tat - now - window end
+if next_tat - now > window then return {0, next_tat - now - window} end
 redis.call('SET', KEYS[1], next_tat, 'PX', math.max(next_tat - now, 1))
-return 0
+return {1, next_tat - now}
 ";
 
 fn millis(ttl: Duration) -> u64 {
@@ -54,85 +89,66 @@ fn millis(ttl: Duration) -> u64 {
 #[async_trait]
 impl Kv for RedisKv {
     async fn get(&self, key: &str) -> AppResult<Option<String>> {
-        let mut conn = self.conn().await?;
-        redis::cmd("GET").arg(self.key(key)).query_async(&mut conn).await.map_err(AppError::internal)
+        self.query(redis::cmd("GET").arg(self.key(key))).await
     }
 
     async fn set(&self, key: &str, value: &str, ttl: Duration) -> AppResult<()> {
-        let mut conn = self.conn().await?;
-        redis::cmd("SET")
-            .arg(self.key(key))
-            .arg(value)
-            .arg("PX")
-            .arg(millis(ttl))
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(AppError::internal)
+        self.query(redis::cmd("SET").arg(self.key(key)).arg(value).arg("PX").arg(millis(ttl))).await
     }
 
     async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> AppResult<bool> {
-        let mut conn = self.conn().await?;
-        let reply: Option<String> = redis::cmd("SET")
-            .arg(self.key(key))
-            .arg(value)
-            .arg("PX")
-            .arg(millis(ttl))
-            .arg("NX")
-            .query_async(&mut conn)
-            .await
-            .map_err(AppError::internal)?;
+        let reply: Option<String> =
+            self.query(redis::cmd("SET").arg(self.key(key)).arg(value).arg("PX").arg(millis(ttl)).arg("NX")).await?;
         Ok(reply.is_some())
     }
 
     async fn take(&self, key: &str) -> AppResult<Option<String>> {
-        let mut conn = self.conn().await?;
-        redis::cmd("GETDEL").arg(self.key(key)).query_async(&mut conn).await.map_err(AppError::internal)
+        self.query(redis::cmd("GETDEL").arg(self.key(key))).await
     }
 
     async fn delete(&self, key: &str) -> AppResult<()> {
-        let mut conn = self.conn().await?;
-        redis::cmd("DEL").arg(self.key(key)).query_async::<()>(&mut conn).await.map_err(AppError::internal)
+        self.query(redis::cmd("DEL").arg(self.key(key))).await
     }
 
     async fn increment(&self, key: &str, ttl: Duration) -> AppResult<u64> {
-        let mut conn = self.conn().await?;
         let key = self.key(key);
         // MULTI: create the counter with its TTL if absent, then count; atomic as one unit.
-        let (count,): (u64,) = redis::pipe()
-            .atomic()
-            .cmd("SET")
-            .arg(&key)
-            .arg(0)
-            .arg("PX")
-            .arg(millis(ttl))
-            .arg("NX")
-            .ignore()
-            .cmd("INCR")
-            .arg(&key)
-            .query_async(&mut conn)
-            .await
-            .map_err(AppError::internal)?;
+        let (count,): (u64,) = self
+            .query_pipe(
+                redis::pipe()
+                    .atomic()
+                    .cmd("SET")
+                    .arg(&key)
+                    .arg(0)
+                    .arg("PX")
+                    .arg(millis(ttl))
+                    .arg("NX")
+                    .ignore()
+                    .cmd("INCR")
+                    .arg(&key),
+            )
+            .await?;
         Ok(count)
     }
 
-    async fn admit(&self, key: &str, now_ms: i64, interval_ms: i64, window_ms: i64) -> AppResult<Option<Duration>> {
-        let mut conn = self.conn().await?;
+    async fn admit(&self, key: &str, now_ms: i64, interval_ms: i64, window_ms: i64) -> AppResult<Admission> {
         // One script: read, decide and write happen as one step on the server.
-        let wait_ms: i64 = redis::cmd("EVAL")
-            .arg(ADMIT_SCRIPT)
-            .arg(1)
-            .arg(self.key(key))
-            .arg(now_ms)
-            .arg(interval_ms)
-            .arg(window_ms)
-            .query_async(&mut conn)
-            .await
-            .map_err(AppError::internal)?;
-        Ok((wait_ms > 0).then(|| Duration::from_millis(wait_ms.unsigned_abs())))
+        let (admitted, ms): (i64, i64) = self
+            .query(
+                redis::cmd("EVAL")
+                    .arg(ADMIT_SCRIPT)
+                    .arg(1)
+                    .arg(self.key(key))
+                    .arg(now_ms)
+                    .arg(interval_ms)
+                    .arg(window_ms),
+            )
+            .await?;
+        let ms = Duration::from_millis(ms.max(0).unsigned_abs());
+        Ok(if admitted == 1 { Admission::Admitted { backlog: ms } } else { Admission::Refused { wait: ms } })
     }
 
     async fn ping(&self) -> AppResult<()> {
-        let mut conn = self.conn().await?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop).map_err(AppError::internal)
+        self.query::<String>(&redis::cmd("PING")).await.map(drop)
     }
 }

@@ -5,22 +5,23 @@
 //!
 //! Modes: `off` (default), `always` (every such operation needs a token), and `after_failures`
 //! (a login needs one once an address or an account has failed that many logins within the
-//! hour; the failure counts live in the KV and are numbered by the injected clock). A missing
+//! last hour, a sliding count in the KV under the injected clock). A missing
 //! token is CAPTCHA_REQUIRED, a refused one CAPTCHA_INVALID; a provider that cannot be reached
 //! or answers nonsense is CAPTCHA_UNAVAILABLE: the operation does not run (fail closed).
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::crypto::sha256_hex;
+use super::{
+    crypto::sha256_hex,
+    rate_limit::{RateLimiter, Rule},
+};
 use crate::{
     client::ClientInfo,
-    clock::Clock,
     config::{CaptchaMode, CaptchaProvider, Settings},
     error::{AppError, AppResult},
-    kv::Kv,
 };
 
 /// The longest a siteverify call may take before the operation fails closed.
@@ -62,13 +63,12 @@ pub struct Captcha {
     min_score: f64,
     after_failures: u32,
     http: reqwest::Client,
-    kv: Arc<dyn Kv>,
-    clock: Arc<dyn Clock>,
+    limiter: RateLimiter,
 }
 
 impl Captcha {
     /// Configured from the settings (validated there: a mode other than off has a secret).
-    pub fn from_settings(settings: &Settings, kv: Arc<dyn Kv>, clock: Arc<dyn Clock>) -> AppResult<Self> {
+    pub fn from_settings(settings: &Settings, limiter: RateLimiter) -> AppResult<Self> {
         let http = reqwest::Client::builder().timeout(VERIFY_TIMEOUT).build().map_err(AppError::internal)?;
         Ok(Self {
             mode: settings.captcha_mode,
@@ -82,8 +82,7 @@ impl Captcha {
             min_score: settings.captcha_min_score,
             after_failures: settings.captcha_after_failures,
             http,
-            kv,
-            clock,
+            limiter,
         })
     }
 
@@ -128,29 +127,30 @@ impl Captcha {
         if self.mode != CaptchaMode::AfterFailures {
             return Ok(());
         }
-        for key in self.failure_keys(client, Some(account)) {
-            self.kv.increment(&key, FAILURE_WINDOW).await?;
+        for (rule, subject) in self.failure_counts(client, Some(account)) {
+            // A full count stays full; the refusal itself means nothing here.
+            self.limiter.take(rule, &subject).await?;
         }
         Ok(())
     }
 
     async fn too_many_failures(&self, client: &ClientInfo, account: Option<&str>) -> AppResult<bool> {
-        for key in self.failure_keys(client, account) {
-            let count = self.kv.get(&key).await?.and_then(|c| c.parse::<u32>().ok()).unwrap_or(0);
-            if count >= self.after_failures {
+        for (rule, subject) in self.failure_counts(client, account) {
+            if self.limiter.counted(rule, &subject).await? >= self.after_failures {
                 return Ok(true);
             }
         }
         Ok(false)
     }
 
-    fn failure_keys(&self, client: &ClientInfo, account: Option<&str>) -> Vec<String> {
-        let hour = self.clock.now().timestamp() / 3600;
-        let mut keys = vec![format!("captcha-failures:ip:{}:{hour}", client.ip_or_unknown())];
+    /// The failure counts a login touches: its client address's and its account's.
+    fn failure_counts(&self, client: &ClientInfo, account: Option<&str>) -> Vec<(Rule, String)> {
+        let rule = |name| Rule { name, limit: self.after_failures, window: FAILURE_WINDOW };
+        let mut counts = vec![(rule("captcha-failures-ip"), client.ip_or_unknown().to_owned())];
         if let Some(account) = account {
-            keys.push(format!("captcha-failures:account:{}:{hour}", sha256_hex(account.to_lowercase().as_bytes())));
+            counts.push((rule("captcha-failures-account"), sha256_hex(account.to_lowercase().as_bytes())));
         }
-        keys
+        counts
     }
 
     async fn verify(&self, token: &str, client: &ClientInfo) -> AppResult<()> {

@@ -3,9 +3,9 @@
 //! locks for `duration`, doubling for each further lock less than a day after the previous one, up to
 //! `max_duration`.
 //!
-//! Counts live in the KV, so every instance shares them and a restart keeps them; they are
-//! numbered by windows of the injected clock (a count carries its own deadline, as the KV
-//! requires of anything a user can observe). A login
+//! Failures are a sliding count in the KV (the rate limiter's GCRA, one failure forgotten every
+//! `window / threshold`), so every instance shares it, a restart keeps it, and failures that
+//! straddle a clock boundary count together. A login
 //! reserves its attempt before the password is verified: of any number of parallel wrong
 //! passwords, at most `threshold` reach the (costly) verification and exactly one, the one
 //! that fills the count, locks. Unknown identifiers are counted exactly like real ones, so the
@@ -20,7 +20,7 @@ use std::{sync::Arc, time::Duration};
 
 use super::{
     crypto::sha256_hex,
-    rate_limit::{RateLimiter, Rule},
+    rate_limit::{RateLimiter, Rule, Taken},
 };
 use crate::{clock::Clock, config::Settings, domain::UserId, error::AppResult, kv::Kv};
 
@@ -78,14 +78,8 @@ impl Lockout {
         Self { kv, clock, limiter, policy }
     }
 
-    /// The number of the `window`-long period `now` falls in.
-    fn period(&self, window: Duration) -> i64 {
-        self.clock.now().timestamp() / i64::try_from(window.as_secs().max(1)).unwrap_or(i64::MAX)
-    }
-
-    fn failures_key(&self, identifier: &str) -> String {
-        let hashed = sha256_hex(identifier.to_lowercase().as_bytes());
-        format!("lock-failures:{hashed}:{}", self.period(self.policy.window))
+    fn failures(&self) -> Rule {
+        Rule { name: "lock-failures", limit: self.policy.threshold, window: self.policy.window }
     }
 
     fn cost_cap(&self) -> Rule {
@@ -96,7 +90,7 @@ impl Lockout {
     ///
     /// Errors: RATE_LIMITED.
     pub async fn charge(&self, identifier: &str) -> AppResult<()> {
-        self.limiter.hit(self.cost_cap(), &sha256_hex(identifier.to_lowercase().as_bytes())).await
+        self.limiter.hit(self.cost_cap(), &subject(identifier)).await
     }
 
     /// Reserves a password attempt on `identifier` before it is verified.
@@ -104,9 +98,10 @@ impl Lockout {
         if self.policy.threshold == 0 {
             return Ok(Attempt::Verify { last: false });
         }
-        let slot = self.kv.increment(&self.failures_key(identifier), self.policy.window).await?;
-        let threshold = u64::from(self.policy.threshold);
-        Ok(if slot <= threshold { Attempt::Verify { last: slot == threshold } } else { Attempt::Exhausted })
+        Ok(match self.limiter.take(self.failures(), &subject(identifier)).await? {
+            Taken::Admitted { remaining } => Attempt::Verify { last: remaining == 0 },
+            Taken::Refused { .. } => Attempt::Exhausted,
+        })
     }
 
     /// Counts a failure that had no reservation (a wrong login code); true when it filled the
@@ -115,8 +110,8 @@ impl Lockout {
         if self.policy.threshold == 0 {
             return Ok(false);
         }
-        let count = self.kv.increment(&self.failures_key(identifier), self.policy.window).await?;
-        Ok(count == u64::from(self.policy.threshold))
+        let taken = self.limiter.take(self.failures(), &subject(identifier)).await?;
+        Ok(taken == Taken::Admitted { remaining: 0 })
     }
 
     /// How long the lock starting now lasts: the base duration, doubled for each earlier lock
@@ -140,7 +135,12 @@ impl Lockout {
     /// Forgets `identifier`'s failures and its cost-cap count: after a success, a reset or an
     /// admin's unlock.
     pub async fn clear(&self, identifier: &str) -> AppResult<()> {
-        self.kv.delete(&self.failures_key(identifier)).await?;
-        self.limiter.forget(self.cost_cap(), &sha256_hex(identifier.to_lowercase().as_bytes())).await
+        self.limiter.forget(self.failures(), &subject(identifier)).await?;
+        self.limiter.forget(self.cost_cap(), &subject(identifier)).await
     }
+}
+
+/// The key part naming an identifier: hashed, so keys show no address.
+fn subject(identifier: &str) -> String {
+    sha256_hex(identifier.to_lowercase().as_bytes())
 }

@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Duration};
 use crate::{
     clock::Clock,
     error::{AppError, AppResult},
-    kv::Kv,
+    kv::{Admission, Kv},
 };
 
 /// One limit: at most `limit` hits per `window` for each subject.
@@ -35,29 +35,66 @@ impl RateLimiter {
 
     /// Counts a hit by `subject` under `rule`. A limit of 0 admits nothing.
     ///
-    /// Errors: RATE_LIMITED with the whole seconds until a hit would be admitted; INTERNAL when
-    /// the KV cannot be reached (the operation then does not run: limits fail closed).
+    /// Errors: RATE_LIMITED with the whole seconds until a hit would be admitted;
+    /// SERVICE_UNAVAILABLE when the KV cannot be reached (the operation then does not run:
+    /// limits fail closed).
     pub async fn hit(&self, rule: Rule, subject: &str) -> AppResult<()> {
+        match self.take(rule, subject).await? {
+            Taken::Admitted { .. } => Ok(()),
+            Taken::Refused { retry_after } => Err(AppError::RateLimited { retry_after }),
+        }
+    }
+
+    /// Counts a hit by `subject` under `rule` and says how many more would fit now: a sliding
+    /// count, for callers that act when it fills (a lockout). Of concurrent hits at one
+    /// instant, each sees a different `remaining`, so exactly one sees 0.
+    pub async fn take(&self, rule: Rule, subject: &str) -> AppResult<Taken> {
         let window_ms = window_ms(rule);
         if rule.limit == 0 {
-            return Err(AppError::RateLimited { retry_after: rule.window.as_secs().max(1) });
+            return Ok(Taken::Refused { retry_after: rule.window.as_secs().max(1) });
         }
-        let interval_ms = window_ms / i64::from(rule.limit);
-        let key = key(rule, subject);
+        let interval_ms = interval_ms(rule);
         let now_ms = self.clock.now().timestamp_millis();
-        match self.kv.admit(&key, now_ms, interval_ms, window_ms).await? {
-            None => Ok(()),
-            Some(wait) => {
-                let retry_after = u64::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(u64::MAX).max(1);
-                Err(AppError::RateLimited { retry_after })
+        Ok(match self.kv.admit(&key(rule, subject), now_ms, interval_ms, window_ms).await? {
+            Admission::Admitted { backlog } => {
+                let counted = u32::try_from(millis(backlog).div_ceil(interval_ms.unsigned_abs())).unwrap_or(u32::MAX);
+                Taken::Admitted { remaining: rule.limit.saturating_sub(counted) }
             }
-        }
+            Admission::Refused { wait } => Taken::Refused {
+                retry_after: u64::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(u64::MAX).max(1),
+            },
+        })
+    }
+
+    /// How many of `subject`'s hits under `rule` still count now (without counting one).
+    pub async fn counted(&self, rule: Rule, subject: &str) -> AppResult<u32> {
+        let now_ms = self.clock.now().timestamp_millis();
+        let tat = self.kv.get(&key(rule, subject)).await?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(now_ms);
+        let backlog = tat.saturating_sub(now_ms).max(0).unsigned_abs();
+        Ok(u32::try_from(backlog.div_ceil(interval_ms(rule).max(1).unsigned_abs())).unwrap_or(u32::MAX))
     }
 
     /// Forgets `subject`'s hits under `rule` (after it proved who it is, say).
     pub async fn forget(&self, rule: Rule, subject: &str) -> AppResult<()> {
         self.kv.delete(&key(rule, subject)).await
     }
+}
+
+/// What [`RateLimiter::take`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// Counted; `remaining` more hits fit now.
+    Admitted { remaining: u32 },
+    /// Not counted: the limit is full for `retry_after` more seconds.
+    Refused { retry_after: u64 },
+}
+
+fn interval_ms(rule: Rule) -> i64 {
+    window_ms(rule) / i64::from(rule.limit.max(1))
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn window_ms(rule: Rule) -> i64 {

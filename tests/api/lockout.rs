@@ -133,3 +133,20 @@ async fn wrong_login_codes_count_toward_the_same_lock() {
     }
     assert_eq!(error_code(&app.login("alice@example.com", PASSWORD).await), "ACCOUNT_LOCKED");
 }
+
+#[tokio::test]
+async fn failures_on_both_sides_of_a_quarter_hour_boundary_still_lock() {
+    use idgate::clock::Clock;
+    let app = TestApp::spawn().await;
+    app.register_verified("alice@example.com", PASSWORD).await;
+    // A minute before the next quarter hour of the clock (a fixed window's edge).
+    let to_edge = 900 - app.clock.now().timestamp().rem_euclid(900);
+    app.clock.advance(Duration::seconds(to_edge + 900 - 60));
+    for _ in 0..4 {
+        assert_eq!(error_code(&app.login("alice@example.com", WRONG).await), "INVALID_CREDENTIALS");
+    }
+    app.clock.advance(Duration::seconds(120));
+    assert_eq!(error_code(&app.login("alice@example.com", WRONG).await), "INVALID_CREDENTIALS");
+    let right = app.login("alice@example.com", PASSWORD).await;
+    assert_eq!(error_code(&right), "ACCOUNT_LOCKED", "five failures within two minutes lock: {right}");
+}

@@ -16,6 +16,7 @@ mod introspection;
 mod layers;
 mod lockout;
 mod login;
+mod outages;
 mod phone;
 mod production;
 mod rate_limits;
