@@ -247,6 +247,57 @@ pub struct Settings {
     pub sms_from: String,
     /// Days audit events are kept (0: forever); older ones are pruned hourly.
     pub audit_retention_days: u64,
+    /// Google sign-in: the OAuth client id, also the audience of Google ID tokens; unset: off.
+    pub google_client_id: Option<String>,
+    /// Google's client secret; without it only the ID-token flow is offered.
+    pub google_client_secret: Option<SecretString>,
+    /// Google's issuer; its discovery document and keys are read from there.
+    pub google_issuer: String,
+    /// Facebook login: the app id; unset: off. Needs the app secret.
+    pub facebook_app_id: Option<String>,
+    pub facebook_app_secret: Option<SecretString>,
+    /// Facebook's login dialog base (`<url>/dialog/oauth`).
+    pub facebook_url: String,
+    /// Facebook's Graph API base (`/oauth/access_token`, `/debug_token`, `/me`).
+    pub facebook_graph_url: String,
+    /// Whether Facebook's email counts as verified (Facebook does not say so per user; only
+    /// turn this on if the app's review guarantees confirmed addresses).
+    pub facebook_email_verified: bool,
+    /// GitHub sign-in: the OAuth app's client id; unset: off. Needs the client secret.
+    pub github_client_id: Option<String>,
+    pub github_client_secret: Option<SecretString>,
+    /// GitHub's web base (`/login/oauth/authorize`, `/login/oauth/access_token`); GitHub
+    /// Enterprise sets its own.
+    pub github_url: String,
+    /// GitHub's REST API base (`/user`, `/user/emails`).
+    pub github_api_url: String,
+    /// Generic OpenID Connect providers, a JSON list of
+    /// `{"name", "issuer", "client_id", "client_secret"?, "scopes"?}`.
+    pub oidc_providers: Option<SecretString>,
+    /// Comma-separated redirect URIs a social sign-in may return to (exact match).
+    pub social_redirect_uris: String,
+    /// Whether a social sign-in needs an address the provider vouches for.
+    pub social_require_email: bool,
+    /// Whether a social sign-in is followed by the mailed login code (when IDGATE_LOGIN_OTP
+    /// asks for codes, they are not asked again after a provider by default).
+    pub social_login_otp: bool,
+    /// Seconds a call to a sign-in provider may take.
+    pub social_timeout_secs: u64,
+}
+
+/// One generic OpenID Connect provider of `IDGATE_OIDC_PROVIDERS`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProviderSetting {
+    /// The name clients use (`provider: "keycloak"`), shown upper-cased.
+    pub name: String,
+    /// The issuer URL; discovery is at `<issuer>/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    /// Without a secret only the ID-token flow is offered.
+    pub client_secret: Option<SecretString>,
+    /// Scopes besides `openid` (default: `email`, `profile`).
+    pub scopes: Option<Vec<String>>,
 }
 
 impl Default for Settings {
@@ -330,6 +381,23 @@ impl Default for Settings {
             sms_auth_token: None,
             sms_from: "idgate".into(),
             audit_retention_days: 0,
+            google_client_id: None,
+            google_client_secret: None,
+            google_issuer: "https://accounts.google.com".into(),
+            facebook_app_id: None,
+            facebook_app_secret: None,
+            facebook_url: "https://www.facebook.com/v19.0".into(),
+            facebook_graph_url: "https://graph.facebook.com/v19.0".into(),
+            facebook_email_verified: false,
+            github_client_id: None,
+            github_client_secret: None,
+            github_url: "https://github.com".into(),
+            github_api_url: "https://api.github.com".into(),
+            oidc_providers: None,
+            social_redirect_uris: String::new(),
+            social_require_email: true,
+            social_login_otp: false,
+            social_timeout_secs: 10,
         }
     }
 }
@@ -462,7 +530,80 @@ impl Settings {
         if self.access_token_ttl_secs > 24 * 3600 {
             return fail("ACCESS_TOKEN_TTL_SECS", "must be at most one day");
         }
+        self.validate_social()
+    }
+
+    fn validate_social(&self) -> Result<(), ConfigError> {
+        let fail = |var: &str, why: &str| Err(ConfigError(format!("IDGATE_{var}: {why}")));
+        let is_url = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+        for (var, url) in [
+            ("GOOGLE_ISSUER", &self.google_issuer),
+            ("FACEBOOK_URL", &self.facebook_url),
+            ("FACEBOOK_GRAPH_URL", &self.facebook_graph_url),
+            ("GITHUB_URL", &self.github_url),
+            ("GITHUB_API_URL", &self.github_api_url),
+        ] {
+            if !is_url(url) {
+                return fail(var, "must be an http:// or https:// URL");
+            }
+        }
+        if self.facebook_app_id.is_some() != self.facebook_app_secret.is_some() {
+            return fail("FACEBOOK_APP_SECRET", "IDGATE_FACEBOOK_APP_ID and IDGATE_FACEBOOK_APP_SECRET go together");
+        }
+        if self.github_client_id.is_some() != self.github_client_secret.is_some() {
+            return fail("GITHUB_CLIENT_SECRET", "IDGATE_GITHUB_CLIENT_ID and IDGATE_GITHUB_CLIENT_SECRET go together");
+        }
+        if self.google_client_secret.is_some() && self.google_client_id.is_none() {
+            return fail("GOOGLE_CLIENT_ID", "must be set with IDGATE_GOOGLE_CLIENT_SECRET");
+        }
+        let generic = self.oidc_provider_list()?;
+        let mut names: Vec<String> = generic.iter().map(|p| p.name.to_uppercase()).collect();
+        names.extend(["GOOGLE", "FACEBOOK", "GITHUB"].map(String::from));
+        for provider in &generic {
+            let name_ok = (1..=32).contains(&provider.name.len())
+                && provider.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !name_ok {
+                return fail("OIDC_PROVIDERS", "each name must be 1 to 32 letters, digits, '_' or '-'");
+            }
+            if names.iter().filter(|n| **n == provider.name.to_uppercase()).count() > 1 {
+                return fail("OIDC_PROVIDERS", "names must be unique and not google, facebook or github");
+            }
+            if !is_url(&provider.issuer) || provider.client_id.is_empty() {
+                return fail("OIDC_PROVIDERS", "each provider needs an http(s) issuer and a client_id");
+            }
+        }
+        for uri in self.social_redirect_uri_list() {
+            let parsed = url::Url::parse(uri);
+            if !is_url(uri) || parsed.as_ref().map_or(true, |u| u.fragment().is_some() || u.host().is_none()) {
+                return fail(
+                    "SOCIAL_REDIRECT_URIS",
+                    "must list absolute http(s) URLs without fragments, comma-separated",
+                );
+            }
+        }
+        if self.social_timeout_secs == 0 {
+            return fail("SOCIAL_TIMEOUT_SECS", "must be greater than 0");
+        }
         Ok(())
+    }
+
+    /// The generic OpenID Connect providers.
+    pub fn oidc_provider_list(&self) -> Result<Vec<OidcProviderSetting>, ConfigError> {
+        let Some(raw) = &self.oidc_providers else { return Ok(Vec::new()) };
+        // Only the position: serde_json's message may quote the (secret-bearing) text.
+        serde_json::from_str(raw.expose_secret()).map_err(|e| {
+            ConfigError(format!(
+                "IDGATE_OIDC_PROVIDERS: must be a JSON list of {{name, issuer, client_id, client_secret?, scopes?}} \
+                 (error at line {} column {})",
+                e.line(),
+                e.column()
+            ))
+        })
+    }
+
+    /// The redirect URIs social sign-ins may use.
+    pub fn social_redirect_uri_list(&self) -> Vec<&str> {
+        self.social_redirect_uris.split(',').map(str::trim).filter(|u| !u.is_empty()).collect()
     }
 
     /// Derives the public URL from the address idgate listens on.
@@ -556,6 +697,32 @@ mod tests {
         assert!(err.contains("IDGATE_LOGIN_OTP"), "{err}");
         let err = with(&[("password_min_length", "6")]).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("IDGATE_PASSWORD_MIN_LENGTH"), "{err}");
+    }
+
+    #[test]
+    fn social_settings_are_checked_at_start_without_echoing_secrets() {
+        let error = |pairs: &[(&str, &str)]| with(pairs).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error(&[("github_client_id", "x")]).contains("IDGATE_GITHUB_CLIENT_SECRET"));
+        assert!(error(&[("facebook_app_secret", "x")]).contains("IDGATE_FACEBOOK_APP_SECRET"));
+        assert!(error(&[("social_redirect_uris", "app.test/cb")]).contains("IDGATE_SOCIAL_REDIRECT_URIS"));
+        assert!(error(&[("social_redirect_uris", "https://app.test/cb#x")]).contains("IDGATE_SOCIAL_REDIRECT_URIS"));
+        let leaked = error(&[(
+            "oidc_providers",
+            r#"[{"name": "kc", "issuer": "https://kc.test", "client_id": 5, "client_secret": "hunter2"}]"#,
+        )]);
+        assert!(leaked.contains("IDGATE_OIDC_PROVIDERS") && !leaked.contains("hunter2"), "{leaked}");
+        let clash =
+            error(&[("oidc_providers", r#"[{"name": "Google", "issuer": "https://kc.test", "client_id": "a"}]"#)]);
+        assert!(clash.contains("unique"), "{clash}");
+        let fine = with(&[
+            (
+                "oidc_providers",
+                r#"[{"name": "kc", "issuer": "https://kc.test", "client_id": "a", "client_secret": "b"}]"#,
+            ),
+            ("social_redirect_uris", "https://app.test/cb, http://localhost:3000/cb"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fine.social_redirect_uri_list(), ["https://app.test/cb", "http://localhost:3000/cb"]);
     }
 
     #[test]

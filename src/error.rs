@@ -60,6 +60,10 @@ pub enum AppError {
     /// DELIVERY_FAILED: a mail or text message the user is waiting for could not be sent.
     #[error("the message could not be sent; please try again later")]
     DeliveryFailed,
+    /// PROVIDER_ERROR: a sign-in provider (named, as configured) could not be reached, was too
+    /// slow, or answered something unusable; nothing was created. Its detail is only logged.
+    #[error("{0} could not be reached or gave an unusable answer; please try again later")]
+    Provider(String),
     /// NOT_FOUND: the named thing does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -92,6 +96,7 @@ impl AppError {
             Self::Conflict { .. } | Self::WrongState(_) => "CONFLICT",
             Self::DeliveryFailed => "DELIVERY_FAILED",
             Self::NotFound(_) => "NOT_FOUND",
+            Self::Provider(_) => "PROVIDER_ERROR",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
         }

@@ -21,6 +21,7 @@ pub mod entity; // sea-orm entities, used only by repo.rs files
 pub mod error; // AppError, the one error every service returns
 pub mod graphql; // shared GraphQL support: limits, errors, guards, Viewer, User and Session
 pub mod http; // axum routes: /graphql, GraphiQL, health, JWKS, mail-link pages, media
+pub mod identities; // social identities: (provider, subject) -> account, and the linking rule
 pub mod kv; // ephemeral state with TTLs: Redis or a table in the database
 pub mod media; // avatar images: validation, re-encoding, storage
 pub mod notify; // outgoing mail and text messages, and their templates
@@ -28,4 +29,5 @@ pub mod schema; // the schema assembled from every feature's roots
 pub mod security; // password hashing pool, password policy, codes, crypto helpers
 pub mod services; // Services: every feature service, wired once from the settings
 pub mod sessions; // session rows and the one way to end sessions
+pub mod social; // sign-in with Google, Facebook, GitHub and any OpenID Connect provider
 pub mod users; // the users table and the rules about users several features enforce

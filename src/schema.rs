@@ -13,13 +13,14 @@ use crate::{
     graphql::{limits::DepthLimits, scalars},
     media::graphql::MediaMutation,
     services::Services,
+    social::graphql::{SocialMutation, SocialQuery},
 };
 
 #[derive(MergedObject, Default)]
-pub struct Query(AccountsQuery, AdminQuery, AuthQuery, AuditQuery);
+pub struct Query(AccountsQuery, AdminQuery, AuthQuery, AuditQuery, SocialQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(AccountsMutation, AdminMutation, AuthMutation, MediaMutation);
+pub struct Mutation(AccountsMutation, AdminMutation, AuthMutation, MediaMutation, SocialMutation);
 
 pub type IdgateSchema = Schema<Query, Mutation, EmptySubscription>;
 

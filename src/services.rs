@@ -38,6 +38,10 @@ use crate::{
         rate_limit::RateLimiter,
         send_limits::SendLimits,
     },
+    social::{
+        providers::Providers,
+        service::{SocialPolicy, SocialService},
+    },
 };
 
 /// How often expired rows leave the database KV (they are invisible from the moment they expire).
@@ -55,6 +59,7 @@ pub struct Services {
     pub kv: Arc<dyn Kv>,
     pub db: DatabaseConnection,
     pub media: MediaService,
+    pub social: SocialService,
     /// Token cookies and CSRF tokens for browser clients.
     pub cookies: CookieJar,
 }
@@ -146,8 +151,17 @@ impl Services {
             accounts: accounts.clone(),
             policy: AuthPolicy::from_settings(settings),
         };
+        let social = SocialService {
+            db: db.clone(),
+            kv: Arc::clone(&kv),
+            clock: Arc::clone(&clock),
+            limiter: auth.limiter.clone(),
+            auth: auth.clone(),
+            providers: Arc::new(Providers::from_settings(settings)?),
+            policy: SocialPolicy::from_settings(settings),
+        };
         let audit = AuditLog::new(db.clone(), Arc::clone(&clock), settings);
-        Ok(Self { accounts, admin, auth, audit, clock, kv, db, media, cookies })
+        Ok(Self { accounts, admin, auth, audit, clock, kv, db, media, social, cookies })
     }
 }
 

@@ -10,6 +10,7 @@ mod m20261121_000003_create_server_keys;
 mod m20261121_000004_create_audit_events;
 mod m20261121_000005_index_users_for_listing;
 mod m20261129_000006_create_kv_entries;
+mod m20261129_000007_create_social_identities;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000004_create_audit_events::Migration),
             Box::new(m20261121_000005_index_users_for_listing::Migration),
             Box::new(m20261129_000006_create_kv_entries::Migration),
+            Box::new(m20261129_000007_create_social_identities::Migration),
         ]
     }
 }

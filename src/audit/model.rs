@@ -27,10 +27,14 @@ pub enum AuditKind {
     Deleted,
     AccountLocked,
     AccountUnlocked,
+    /// Someone proved an unverified account's address through a provider and took it over.
+    AccountClaimed,
+    SocialAccountLinked,
+    SocialAccountUnlinked,
 }
 
 impl AuditKind {
-    const ALL: [Self; 19] = [
+    const ALL: [Self; 22] = [
         Self::Registered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -50,6 +54,9 @@ impl AuditKind {
         Self::Deleted,
         Self::AccountLocked,
         Self::AccountUnlocked,
+        Self::AccountClaimed,
+        Self::SocialAccountLinked,
+        Self::SocialAccountUnlinked,
     ];
 
     /// The stored name (the GraphQL enum value).
@@ -74,6 +81,9 @@ impl AuditKind {
             Self::Deleted => "DELETED",
             Self::AccountLocked => "ACCOUNT_LOCKED",
             Self::AccountUnlocked => "ACCOUNT_UNLOCKED",
+            Self::AccountClaimed => "ACCOUNT_CLAIMED",
+            Self::SocialAccountLinked => "SOCIAL_ACCOUNT_LINKED",
+            Self::SocialAccountUnlinked => "SOCIAL_ACCOUNT_UNLINKED",
         }
     }
 

@@ -1,90 +1,26 @@
 //! GraphQL face of authentication: `login`, `verifyOtp`, `resendOtp`, `refresh`, `logout`,
 //! `logoutAll`, `revokeSession`, `mySessions` and `authConfig`.
 
-use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject, Union};
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use axum::http::header::SET_COOKIE;
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::model::{AuthGrant, ChallengeView, LoginOutcome, OtpChannel, parse_device_name};
+use super::model::parse_device_name;
 use crate::{
     client::ClientInfo,
     domain::{Email, Password, Phone},
     error::AppError,
-    graphql::{AUTH_MUTATION_COST, guards::SignedIn, viewer::Viewer},
-    graphql::{session::SessionView, user::UserView},
+    graphql::session::SessionView,
+    graphql::{
+        AUTH_MUTATION_COST,
+        grant::{AuthPayload, LoginResult, OtpChallenge},
+        guards::SignedIn,
+        viewer::Viewer,
+    },
     security::cookies::RequestCookies,
     services::Services,
+    social::model::ProviderKind,
 };
-
-/// Tokens for a logged-in session. The token strings are nullable so that cookie-based
-/// clients can receive them as cookies instead.
-#[derive(SimpleObject)]
-pub struct AuthPayload {
-    /// A JWT for `Authorization: Bearer`; verify it with /.well-known/jwks.json.
-    pub access_token: Option<String>,
-    /// Opaque, single use: each refresh returns a new one. Reusing an old one ends the session.
-    pub refresh_token: Option<String>,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-    pub user: UserView,
-    pub session: SessionView,
-}
-
-impl AuthPayload {
-    /// The payload of a grant. A request that asked for cookies
-    /// (`X-Idgate-Token-Transport: cookie`) gets the tokens as HttpOnly cookies instead, and
-    /// null token fields, so page scripts never see them.
-    fn deliver(ctx: &Context<'_>, grant: AuthGrant) -> Result<Self> {
-        let in_cookies = ctx.data::<RequestCookies>().is_ok_and(|c| c.wants_cookies);
-        if in_cookies {
-            for cookie in ctx.data::<Services>()?.cookies.grant(&grant.access_token, &grant.refresh_token) {
-                ctx.append_http_header(SET_COOKIE, cookie);
-            }
-        }
-        let session = SessionView::of_this_request(grant.session);
-        Ok(Self {
-            access_token: (!in_cookies).then_some(grant.access_token),
-            refresh_token: (!in_cookies).then_some(grant.refresh_token),
-            token_type: "Bearer".into(),
-            expires_in: grant.expires_in,
-            user: UserView::owner(grant.user),
-            session,
-        })
-    }
-}
-
-/// A second step is due: a code was sent; complete it with `verifyOtp`.
-#[derive(SimpleObject)]
-pub struct OtpChallenge {
-    pub challenge_id: ID,
-    pub channel: OtpChannel,
-    /// Where the code went, masked (`a•••e@example.com`).
-    pub destination: String,
-    pub expires_at: DateTime<Utc>,
-    /// When `resendOtp` may be called.
-    pub resend_available_at: DateTime<Utc>,
-}
-
-impl From<ChallengeView> for OtpChallenge {
-    fn from(view: ChallengeView) -> Self {
-        Self {
-            challenge_id: ID(view.challenge_id),
-            channel: view.channel,
-            destination: view.destination,
-            expires_at: view.expires_at,
-            resend_available_at: view.resend_available_at,
-        }
-    }
-}
-
-#[derive(Union)]
-pub enum LoginResult {
-    AuthPayload(Box<AuthPayload>),
-    OtpChallenge(OtpChallenge),
-}
 
 #[derive(InputObject)]
 pub struct LoginInput {
@@ -133,6 +69,22 @@ pub struct AuthConfig {
     pub phone_signup: bool,
     /// The CAPTCHA a frontend must show, or null when none is ever asked for.
     pub captcha: Option<CaptchaConfig>,
+    /// The enabled sign-in providers (`socialAuth`), in a stable order.
+    pub social_providers: Vec<SocialProvider>,
+}
+
+/// A sign-in provider a frontend can offer.
+#[derive(SimpleObject)]
+pub struct SocialProvider {
+    /// The value for `provider` (`GOOGLE`, `FACEBOOK`, `GITHUB`, or a configured OpenID
+    /// Connect provider's name, upper-cased).
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Whether `socialAuthStart` (the redirect flow) is available.
+    pub redirect_flow: bool,
+    /// Whether `socialAuth` takes a token from the provider's SDK: an `idToken` for OpenID
+    /// Connect providers, an `accessToken` for GitHub and Facebook.
+    pub token_flow: bool,
 }
 
 /// How to show the CAPTCHA widget and when its token (`captchaToken`) is needed.
@@ -191,6 +143,17 @@ impl AuthQuery {
                 site_key: c.site_key,
                 mode: c.mode.to_owned(),
             }),
+            social_providers: services
+                .social
+                .providers()
+                .into_iter()
+                .map(|p| SocialProvider {
+                    name: p.name,
+                    kind: p.kind,
+                    redirect_flow: p.redirect_flow,
+                    token_flow: p.token_flow,
+                })
+                .collect(),
         })
     }
 }
@@ -211,10 +174,7 @@ impl AuthMutation {
         let device = parse_device_name(input.device_name)?;
         let client = ctx.data::<ClientInfo>()?;
         let outcome = services.auth.login(email, password, device, input.captcha_token.as_deref(), client).await?;
-        Ok(match outcome {
-            LoginOutcome::Granted(grant) => LoginResult::AuthPayload(Box::new(AuthPayload::deliver(ctx, *grant)?)),
-            LoginOutcome::ChallengeSent(view) => LoginResult::OtpChallenge(view.into()),
-        })
+        LoginResult::deliver(ctx, outcome)
     }
 
     /// Completes a login with the code that was sent.

@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{Session, User};
+use crate::{
+    domain::{Session, User},
+    identities::ExternalIdentity,
+};
 
 /// Claims of an access token (RFC 9068 profile).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,6 +62,10 @@ pub struct PendingChallenge {
     pub expires_at: DateTime<Utc>,
     pub resend_available_at: DateTime<Utc>,
     pub device_name: Option<String>,
+    /// A provider identity whose address matched this account: the code proves the person owns
+    /// the address, and completing the challenge links the identity (`identities::link_proven`).
+    #[serde(default)]
+    pub link: Option<ExternalIdentity>,
 }
 
 /// What the client learns about a challenge.

@@ -31,6 +31,7 @@ use crate::{
     config::{LoginOtp, Settings},
     domain::{Email, Password, Phone, Principal, Session, User, UserId},
     error::{AppError, AppResult},
+    identities::{self, ExternalIdentity},
     kv::Kv,
     notify::{
         mail::Mailer,
@@ -208,9 +209,11 @@ impl AuthService {
         }
         let Some(user) = user else { return Err(AppError::InvalidCredentials) };
         match self.policy.login_otp {
-            LoginOtp::Off => Ok(LoginOutcome::Granted(Box::new(self.grant_session(user, device_name, client).await?))),
+            LoginOtp::Off => Ok(LoginOutcome::Granted(Box::new(
+                self.grant_session(user, device_name, client, Alongside::Nothing).await?,
+            ))),
             LoginOtp::Email => {
-                let target = ChallengeTarget::Email { user: user.id, email };
+                let target = ChallengeTarget::Email { user: user.id, email, link: None };
                 let locale = user.locale.or_else(|| client.locale.clone());
                 Ok(LoginOutcome::ChallengeSent(self.start_challenge(target, locale, device_name).await?))
             }
@@ -286,7 +289,68 @@ impl AuthService {
         if !user.is_active {
             return Err(AppError::AccountInactive);
         }
-        self.grant_session(user, device_name.or(challenge.device_name), client).await
+        let device_name = device_name.or(challenge.device_name);
+        let Some(identity) = challenge.link else {
+            return self.grant_session(user, device_name, client, Alongside::Nothing).await;
+        };
+        // Linking claims an account whose address was never verified (`identities::link_proven`).
+        let claims = user.email_verified_at.is_none();
+        let grant = self.grant_session(user, device_name, client, Alongside::LinkIdentity(&identity)).await?;
+        if claims {
+            self.accounts.mail_claim_notice(&grant.user, &identity.provider).await?;
+        }
+        Ok(grant)
+    }
+
+    /// Signs in the owner of an identity a provider just proved: a session, or first a mailed
+    /// code when `code_first` (IDGATE_SOCIAL_LOGIN_OTP) and the account has an address.
+    ///
+    /// Errors: ACCOUNT_INACTIVE (audited as a refused login).
+    pub async fn sign_in_with_identity(
+        &self,
+        user: User,
+        identity: &ExternalIdentity,
+        code_first: bool,
+        device_name: Option<String>,
+        client: &ClientInfo,
+    ) -> AppResult<LoginOutcome> {
+        if !user.is_active {
+            let event = NewAuditEvent::new(AuditKind::LoginFailed, self.clock.now())
+                .user(user.id)
+                .actor(Some(user.id))
+                .client(client)
+                .detail(json!({ "reason": "inactive", "method": "social", "provider": identity.provider }));
+            audit::record(&self.db, event).await?;
+            return Err(AppError::AccountInactive);
+        }
+        let email = user.email.as_deref().map(Email::parse).transpose().ok().flatten();
+        match email {
+            Some(email) if code_first => {
+                let locale = user.locale.clone().or_else(|| client.locale.clone());
+                let target = ChallengeTarget::Email { user: user.id, email, link: None };
+                Ok(LoginOutcome::ChallengeSent(self.start_challenge(target, locale, device_name).await?))
+            }
+            _ => Ok(LoginOutcome::Granted(Box::new(
+                self.grant_session(user, device_name, client, Alongside::TouchIdentity(identity)).await?,
+            ))),
+        }
+    }
+
+    /// Mails a code to `user`'s address; `verifyOtp` with it links `identity` (whose
+    /// provider-verified address is the same) and signs in.
+    ///
+    /// Errors: DELIVERY_FAILED, SERVICE_UNAVAILABLE.
+    pub async fn challenge_to_link(
+        &self,
+        user: &User,
+        email: Email,
+        identity: ExternalIdentity,
+        device_name: Option<String>,
+        client: &ClientInfo,
+    ) -> AppResult<ChallengeView> {
+        let locale = user.locale.clone().or_else(|| client.locale.clone());
+        let target = ChallengeTarget::Email { user: user.id, email, link: Some(identity) };
+        self.start_challenge(target, locale, device_name).await
     }
 
     /// A wrong login code counts toward the same lock as a wrong password.
@@ -495,17 +559,31 @@ impl AuthService {
     }
 
     /// Opens a session for `user` and issues its tokens, in one transaction with the login
-    /// stamp.
+    /// stamp and what `alongside` asks for.
     async fn grant_session(
         &self,
         user: User,
         device_name: Option<String>,
         client: &ClientInfo,
+        alongside: Alongside<'_>,
     ) -> AppResult<AuthGrant> {
         let now = self.clock.now();
         let secret = random_token();
         let id = Uuid::new_v4();
         let txn = self.db.begin().await.map_err(AppError::internal)?;
+        // Before the session opens: a claim ends every session the account had.
+        let mut detail = json!({ "session": id.to_string() });
+        match alongside {
+            Alongside::Nothing => {}
+            Alongside::TouchIdentity(identity) => {
+                identities::repo::touch(&txn, identity, now).await?;
+                detail = json!({ "session": id.to_string(), "method": "social", "provider": identity.provider });
+            }
+            Alongside::LinkIdentity(identity) => {
+                identities::link_proven(&txn, &user, identity, client, now).await?;
+                detail = json!({ "session": id.to_string(), "method": "social", "provider": identity.provider });
+            }
+        }
         let session = repo::insert_session(
             &txn,
             NewSession {
@@ -525,8 +603,13 @@ impl AuthService {
             .user(user.id)
             .actor(Some(user.id))
             .client(client)
-            .detail(json!({ "session": id.to_string() }));
+            .detail(detail);
         audit::record(&txn, event).await?;
+        // A link may have changed the account (a claim verifies its address): answer it as stored.
+        let user = match alongside {
+            Alongside::LinkIdentity(_) => users::find_by_id(&txn, user.id).await?.ok_or(AppError::Unauthenticated)?,
+            _ => user,
+        };
         txn.commit().await.map_err(AppError::internal)?;
         let user = User { last_login_at: Some(now), ..user };
         let access_token = self.tokens.issue(user.id, id, user.role)?;
@@ -557,15 +640,15 @@ impl AuthService {
     ) -> AppResult<ChallengeView> {
         let challenge_id = random_token();
         let now = self.clock.now();
-        let (channel, to, destination, user_id, signup_phone) = match target {
-            ChallengeTarget::Email { user, email } => {
-                (OtpChannel::Email, Some(email.as_str().to_owned()), email.masked(), Some(user.0), None)
+        let (channel, to, destination, user_id, signup_phone, link) = match target {
+            ChallengeTarget::Email { user, email, link } => {
+                (OtpChannel::Email, Some(email.as_str().to_owned()), email.masked(), Some(user.0), None, link)
             }
             ChallengeTarget::Phone { user, phone } => {
                 let signup = user.is_none().then(|| phone.as_str().to_owned());
-                (OtpChannel::Sms, Some(phone.as_str().to_owned()), phone.masked(), user.map(|u| u.0), signup)
+                (OtpChannel::Sms, Some(phone.as_str().to_owned()), phone.masked(), user.map(|u| u.0), signup, None)
             }
-            ChallengeTarget::Nobody { phone } => (OtpChannel::Sms, None, phone.masked(), None, None),
+            ChallengeTarget::Nobody { phone } => (OtpChannel::Sms, None, phone.masked(), None, None, None),
         };
         let challenge = PendingChallenge {
             user_id,
@@ -578,6 +661,7 @@ impl AuthService {
             expires_at: now + chrono(self.policy.otp_ttl),
             resend_available_at: now + chrono(self.policy.otp_resend_cooldown),
             device_name,
+            link,
         };
         self.store_challenge(&challenge_key(&challenge_id)?, &challenge).await?;
         let code = self.secrets.issue_code(LOGIN_CODE, &challenge_id, &(), self.policy.otp_ttl).await?;
@@ -614,10 +698,22 @@ impl AuthService {
     }
 }
 
+/// What a session grant does besides opening the session, in the same transaction.
+#[derive(Clone, Copy)]
+enum Alongside<'a> {
+    Nothing,
+    /// A sign-in with a linked identity: note its use.
+    TouchIdentity(&'a ExternalIdentity),
+    /// A mailed code proved the address of this identity: link it (and claim the account when
+    /// its address was never verified).
+    LinkIdentity(&'a ExternalIdentity),
+}
+
 /// Whom a login challenge is for.
 enum ChallengeTarget {
-    /// A password login of `user`, finished by a code mailed to `email`.
-    Email { user: UserId, email: Email },
+    /// A login of `user` finished by a code mailed to `email`; with `link`, completing it links
+    /// that provider identity.
+    Email { user: UserId, email: Email, link: Option<ExternalIdentity> },
     /// A passwordless login by SMS: an existing account, or (no user) a signup.
     Phone { user: Option<UserId>, phone: Phone },
     /// A number with no account and signup off: the challenge exists but nothing is sent.

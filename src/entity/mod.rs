@@ -4,4 +4,5 @@
 pub mod audit_events;
 pub mod server_keys;
 pub mod sessions;
+pub mod social_identities;
 pub mod users;

@@ -28,6 +28,7 @@ fn annotate(error: &mut ServerError) {
                     extensions.set("retryAfter", *retry_after)
                 }
                 AppError::OtpInvalid { attempts_remaining } => extensions.set("attemptsRemaining", *attempts_remaining),
+                AppError::Provider(provider) => extensions.set("provider", provider.as_str()),
                 AppError::Internal(source) => {
                     tracing::error!(error = %chain(source.as_ref()), path = ?error.path, "internal error");
                     error.message = app.to_string();

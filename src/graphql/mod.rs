@@ -4,6 +4,7 @@
 //! inputs they share. A feature's graphql.rs imports from here, never from another feature's.
 
 pub mod errors;
+pub mod grant;
 pub mod guards;
 pub mod limits;
 pub mod scalars;

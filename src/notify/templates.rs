@@ -41,6 +41,10 @@ pub enum Message<'a> {
     /// The account locked after repeated failed logins, until `until` (`account_locked`); the
     /// link resets the password, which also unlocks.
     AccountLocked { product: &'a str, until: &'a str, link: &'a str, minutes: u64 },
+    /// Someone proved this address through `provider` and so took over an account whose address
+    /// was never verified; the password, phone and other sign-ins set up on it were removed
+    /// (`account_claimed`).
+    AccountClaimed { product: &'a str, provider: &'a str },
     /// A phone verification code; SMS only, so it has just a `.txt` template (`phone_code`).
     PhoneCode { product: &'a str, code: &'a str, minutes: u64 },
 }
@@ -57,6 +61,7 @@ impl Message<'_> {
             Self::PasswordChanged { .. } => "password_changed",
             Self::PhoneCode { .. } => "phone_code",
             Self::AccountLocked { .. } => "account_locked",
+            Self::AccountClaimed { .. } => "account_claimed",
         }
     }
 
@@ -70,13 +75,14 @@ impl Message<'_> {
             | Self::PasswordReset { product, code, link, minutes } => context! { product, code, link, minutes },
             Self::EmailChangeRequested { product, new_email } => context! { product, new_email },
             Self::AccountLocked { product, until, link, minutes } => context! { product, until, link, minutes },
+            Self::AccountClaimed { product, provider } => context! { product, provider },
         }
     }
 }
 
 /// One message of each kind, rendered at construction to catch templates that compile but
 /// cannot render (an unknown variable or filter).
-const SAMPLES: [Message<'static>; 8] = [
+const SAMPLES: [Message<'static>; 9] = [
     Message::LoginCode { product: "idgate", code: "123456", minutes: 10 },
     Message::RegistrationAttempt { product: "idgate" },
     Message::VerifyEmail { product: "idgate", code: "123456", link: "https://example.com/v?a=1&b=2", minutes: 10 },
@@ -90,6 +96,7 @@ const SAMPLES: [Message<'static>; 8] = [
         link: "https://example.com/r?a=1&b=2",
         minutes: 30,
     },
+    Message::AccountClaimed { product: "idgate", provider: "GitHub" },
 ];
 
 /// `("<locale>/<name>.<ext>", source)` for one built-in template file.
@@ -125,7 +132,8 @@ const BUILTIN: &[(&str, &str)] = builtins!(
         "email_change_requested",
         "password_reset",
         "password_changed",
-        "account_locked"
+        "account_locked",
+        "account_claimed"
     ],
     sms: ["phone_code"]
 );

@@ -2,7 +2,9 @@
 //! never leaves this file.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+};
 use uuid::Uuid;
 
 use crate::domain::{Gender, ProfileChanges, Role, User, UserId};
@@ -148,13 +150,40 @@ pub async fn find_by_verified_phone(db: &impl ConnectionTrait, phone: &str) -> A
 ///
 /// Errors: CONFLICT (`phone`) when another account verified the number first.
 pub async fn insert_phone_user(db: &impl ConnectionTrait, phone: &str, now: DateTime<Utc>) -> AppResult<User> {
+    let user = User { phone: Some(phone.to_owned()), phone_verified_at: Some(now), ..blank(now) };
+    insert(db, &user, None).await
+}
+
+/// Inserts the account of a first social sign-in: no password; the address (when the provider
+/// vouched for it) verified now.
+///
+/// Errors: CONFLICT (`email`) when another account has the address.
+pub async fn insert_social_user(
+    db: &impl ConnectionTrait,
+    email: Option<&str>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    now: DateTime<Utc>,
+) -> AppResult<User> {
     let user = User {
+        email: email.map(str::to_owned),
+        email_verified_at: email.map(|_| now),
+        first_name,
+        last_name,
+        ..blank(now)
+    };
+    insert(db, &user, None).await
+}
+
+/// An active user with nothing but an id, created now.
+fn blank(now: DateTime<Utc>) -> User {
+    User {
         id: UserId(Uuid::now_v7()),
         email: None,
         username: None,
         first_name: None,
         last_name: None,
-        phone: Some(phone.to_owned()),
+        phone: None,
         date_of_birth: None,
         gender: None,
         avatar: None,
@@ -162,13 +191,20 @@ pub async fn insert_phone_user(db: &impl ConnectionTrait, phone: &str, now: Date
         role: Role::User,
         is_active: true,
         email_verified_at: None,
-        phone_verified_at: Some(now),
+        phone_verified_at: None,
         last_login_at: None,
         locked_until: None,
         created_at: now,
         updated_at: now,
-    };
-    insert(db, &user, None).await
+    }
+}
+
+/// Reads a user and, on PostgreSQL, locks the row until `txn` ends, so that rules about what
+/// an account keeps (its last way to sign in) hold against concurrent changes. SQLite
+/// serializes writers anyway.
+pub async fn lock(txn: &impl ConnectionTrait, id: UserId) -> AppResult<Option<Credentials>> {
+    let row = users::Entity::find_by_id(id.0).lock_exclusive().one(txn).await.map_err(AppError::internal)?;
+    Ok(row.map(|row| Credentials { password_hash: row.password_hash.clone(), user: to_user(row) }))
 }
 
 /// The stored password hash of a user.
@@ -231,6 +267,20 @@ pub async fn set_password_hash(
     let row = users::ActiveModel {
         id: sea_orm::ActiveValue::Unchanged(id.0),
         password_hash: Set(Some(hash)),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    row.update(db).await.map(drop).map_err(AppError::internal)
+}
+
+/// Removes every way but the email to sign in: the password and the phone. For an account
+/// taken over by the proven owner of its address (see `identities::link_proven`).
+pub async fn clear_credentials(db: &impl ConnectionTrait, id: UserId, now: DateTime<Utc>) -> AppResult<()> {
+    let row = users::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(id.0),
+        password_hash: Set(None),
+        phone: Set(None),
+        phone_verified_at: Set(None),
         updated_at: Set(now),
         ..Default::default()
     };

@@ -9,7 +9,7 @@ use std::{
 };
 
 /// The features: one folder each, with graphql.rs above the rest of the folder.
-const FEATURES: [&str; 5] = ["accounts", "admin", "audit", "auth", "media"];
+const FEATURES: [&str; 6] = ["accounts", "admin", "audit", "auth", "media", "social"];
 
 /// Layers from the bottom up; a file may name only modules of a lower rank.
 fn rank(module: &str, in_graphql_file: bool) -> Option<u32> {
@@ -24,10 +24,12 @@ fn rank(module: &str, in_graphql_file: bool) -> Option<u32> {
         "audit" => feature_rank(10),
         "users" => 11,
         "sessions" => 12,
+        "identities" => 13,
         "media" => feature_rank(20),
         "accounts" => feature_rank(21),
         "auth" => feature_rank(22),
         "admin" => feature_rank(23),
+        "social" => feature_rank(24),
         "services" => 30,
         "graphql" => 40,
         "schema" => 60,

@@ -26,6 +26,7 @@ mod register;
 mod restarts;
 mod schema;
 mod sessions;
+mod social;
 mod tokens;
 mod transport;
 mod verification;

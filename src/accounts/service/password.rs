@@ -88,6 +88,15 @@ impl AccountService {
         Ok(())
     }
 
+    /// Tells the owner of a claimed account what the claim removed (`identities::link_proven`).
+    pub async fn mail_claim_notice(&self, user: &User, provider: &str) -> AppResult<()> {
+        let Some(email) = user.email.as_deref() else { return Ok(()) };
+        let message = Message::AccountClaimed { product: &self.rules.product_name, provider };
+        let mail = self.templates.render(message, user.locale.as_deref(), email)?;
+        self.send_later(mail);
+        Ok(())
+    }
+
     /// Trades a mailed reset code for a single-use reset token; returns it with its expiry.
     ///
     /// Errors: OTP_INVALID (also for an address without an account), OTP_EXPIRED,
