@@ -131,7 +131,10 @@ impl SocialService {
         client: &ClientInfo,
     ) -> AppResult<LoginOutcome> {
         self.limit(client).await?;
-        let identity = self.prove(provider, proof, None).await?;
+        let identity = match self.prove(provider, proof, None).await {
+            Ok(identity) => identity,
+            Err(error) => return Err(self.refused(provider, error, client).await),
+        };
         // A concurrent first sign-in may create the account between our look and our insert:
         // then the second look finds it.
         match self.sign_in_once(&identity, device_name.clone(), client).await {
@@ -168,7 +171,25 @@ impl SocialService {
             ));
         }
         let user = self.create(identity, client).await?;
-        self.auth.sign_in_with_identity(user, identity, false, device_name, client).await
+        self.auth.sign_in_with_identity(user, identity, self.policy.login_otp, device_name, client).await
+    }
+
+    /// Records a sign-in refused before anyone was identified (a bad proof, a failing
+    /// provider), and hands the error back.
+    async fn refused(&self, provider: &str, error: AppError, client: &ClientInfo) -> AppError {
+        let reason = match &error {
+            AppError::BadUserInput { field, .. } => format!("invalid_{field}"),
+            AppError::Provider(_) => "provider_error".to_owned(),
+            _ => return error,
+        };
+        let provider = self.providers.canonical(provider).unwrap_or_else(|_| "unknown".to_owned());
+        let event = NewAuditEvent::new(AuditKind::LoginFailed, self.clock.now())
+            .client(client)
+            .detail(json!({ "reason": reason, "method": "social", "provider": provider }));
+        match audit::record(&self.db, event).await {
+            Ok(()) => error,
+            Err(audit_error) => audit_error,
+        }
     }
 
     /// The account of a first sign-in, created with its link in one transaction.

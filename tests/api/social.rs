@@ -440,10 +440,45 @@ async fn a_deactivated_account_cannot_sign_in_with_a_provider_and_outcomes_are_a
     let refused = with_id_token(&app, "GOOGLE", &providers.id_token(Idp::Google, &dora, |_| {})).await;
     assert_eq!(error_code(&refused), "ACCOUNT_INACTIVE", "{refused}");
 
+    let forged = with_id_token(&app, "GOOGLE", &providers.forged_id_token(Idp::Google, &dora)).await;
+    assert_eq!(error_code(&forged), "BAD_USER_INPUT");
+
+    let trail = app
+        .gql_as(
+            &root.access,
+            "{ auditEvents(first: 100, filter: { kind: LOGIN_FAILED }) { edges { node { detail } } } }",
+            json!({}),
+        )
+        .await;
+    let reasons: Vec<&str> = trail["data"]["auditEvents"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{trail}"))
+        .iter()
+        .filter(|e| e["node"]["detail"]["method"] == "social")
+        .filter_map(|e| e["node"]["detail"]["reason"].as_str())
+        .collect();
+    assert!(reasons.contains(&"inactive") && reasons.contains(&"invalid_idToken"), "{trail}");
     let kinds = audit_kinds(&app, &root).await;
-    for kind in ["REGISTERED", "SOCIAL_ACCOUNT_LINKED", "LOGIN_SUCCEEDED", "LOGIN_FAILED"] {
+    for kind in ["REGISTERED", "SOCIAL_ACCOUNT_LINKED", "LOGIN_SUCCEEDED"] {
         assert!(kinds.iter().any(|k| k == kind), "{kind} missing from {kinds:?}");
     }
+}
+
+#[tokio::test]
+async fn with_social_login_otp_a_provider_sign_in_is_followed_by_the_mailed_code() {
+    let (providers, app) = setup(&[("social_login_otp", json!(true))]).await;
+    let eve = Person::new("g-eve", "eve@example.com");
+    for _ in 0..2 {
+        let answer = with_id_token(&app, "GOOGLE", &providers.id_token(Idp::Google, &eve, |_| {})).await;
+        let challenge = &answer["data"]["socialAuth"];
+        assert_eq!(challenge["__typename"], "OtpChallenge", "new and returning alike: {answer}");
+        let id = challenge["challengeId"].as_str().unwrap_or_default();
+        let verified = app.verify_otp(id, &app.last_code_for("eve@example.com")).await;
+        assert_eq!(verified["data"]["verifyOtp"]["user"]["email"], "eve@example.com", "{verified}");
+    }
+    let (providers, app) = setup(&[("social_login_otp", json!(true)), ("login_otp", json!("off"))]).await;
+    let answer = with_id_token(&app, "GOOGLE", &providers.id_token(Idp::Google, &eve, |_| {})).await;
+    signed_in(&answer);
 }
 
 #[tokio::test]
