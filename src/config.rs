@@ -127,6 +127,9 @@ pub struct Settings {
     pub session_idle_timeout_secs: u64,
     /// How long a just-rotated refresh token still works (for clients racing two refreshes).
     pub refresh_reuse_grace_secs: u64,
+    /// Live sessions (devices) one account may have; a login beyond it ends the least recently
+    /// used one. 0: no limit.
+    pub max_sessions_per_user: u32,
     /// Lifetime of a one-time code.
     pub otp_ttl_secs: u64,
     /// Wrong codes allowed per challenge before it dies.
@@ -322,6 +325,7 @@ impl Default for Settings {
             access_token_ttl_secs: 15 * 60,
             session_ttl_secs: 30 * 24 * 3600,
             session_idle_timeout_secs: 14 * 24 * 3600,
+            max_sessions_per_user: 0,
             refresh_reuse_grace_secs: 0,
             otp_ttl_secs: 10 * 60,
             otp_max_attempts: 5,

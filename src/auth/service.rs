@@ -74,6 +74,7 @@ pub struct AuthPolicy {
     pub session_ttl: Duration,
     pub session_idle_timeout: Option<Duration>,
     pub refresh_reuse_grace: Duration,
+    pub max_sessions: u32,
     pub login_per_ip: u32,
     pub login_per_email: u32,
     pub otp_per_ip: u32,
@@ -97,6 +98,7 @@ impl AuthPolicy {
             session_idle_timeout: (settings.session_idle_timeout_secs > 0)
                 .then(|| secs(settings.session_idle_timeout_secs)),
             refresh_reuse_grace: secs(settings.refresh_reuse_grace_secs),
+            max_sessions: settings.max_sessions_per_user,
             login_per_ip: settings.login_rate_per_ip,
             login_per_email: settings.login_rate_per_email,
             otp_per_ip: settings.otp_rate_per_ip,
@@ -571,6 +573,9 @@ impl AuthService {
         let secret = random_token();
         let id = Uuid::new_v4();
         let txn = self.db.begin().await.map_err(AppError::internal)?;
+        // The first write locks the account's row until commit, so concurrent logins of one
+        // account make room under the session limit one after another.
+        users::record_login(&txn, user.id, now).await?;
         // Before the session opens: a claim ends every session the account had.
         let mut detail = json!({ "session": id.to_string() });
         match alongside {
@@ -584,6 +589,7 @@ impl AuthService {
                 detail = json!({ "session": id.to_string(), "method": "social", "provider": identity.provider });
             }
         }
+        sessions::make_room(&txn, user.id, self.policy.max_sessions, now).await?;
         let session = repo::insert_session(
             &txn,
             NewSession {
@@ -598,7 +604,6 @@ impl AuthService {
             },
         )
         .await?;
-        users::record_login(&txn, user.id, now).await?;
         let event = NewAuditEvent::new(AuditKind::LoginSucceeded, now)
             .user(user.id)
             .actor(Some(user.id))

@@ -42,6 +42,29 @@ pub async fn end_all(
     Ok(ended)
 }
 
+/// Makes room for one more session of `user` under `limit` (0: no limit), inside the caller's
+/// transaction: ends the least recently used live sessions beyond `limit - 1`, each recorded as
+/// SESSION_REVOKED with reason `session_limit`. The caller must already hold the account's row
+/// lock (any write to it), so that concurrent logins count one after another.
+pub async fn make_room(txn: &impl ConnectionTrait, user: UserId, limit: u32, now: DateTime<Utc>) -> AppResult<usize> {
+    if limit == 0 {
+        return Ok(0);
+    }
+    let live = repo::live_sessions(txn, user, now).await?;
+    let keep = usize::try_from(limit - 1).unwrap_or(usize::MAX);
+    let mut ended = 0;
+    for session in live.iter().skip(keep) {
+        if repo::revoke_session(txn, session.id, "session_limit", now).await? {
+            let event = NewAuditEvent::new(AuditKind::SessionRevoked, now)
+                .user(user)
+                .detail(json!({ "session": session.id.to_string(), "reason": "session_limit" }));
+            audit::record(txn, event).await?;
+            ended += 1;
+        }
+    }
+    Ok(ended)
+}
+
 /// Ends one session and records SESSION_REVOKED, in one transaction of its own; false when the
 /// session was not live. The owner is the actor unless a stolen refresh token ended it.
 pub async fn end_one(db: &DatabaseConnection, id: Uuid, reason: EndReason, now: DateTime<Utc>) -> AppResult<bool> {

@@ -143,3 +143,56 @@ async fn an_idle_session_ends_after_the_inactivity_timeout_but_use_keeps_it_aliv
     assert!(app.refresh(&active.refresh).await["errors"].is_null());
     assert_eq!(error_code(&app.refresh(&idle.refresh).await), "UNAUTHENTICATED");
 }
+
+#[tokio::test]
+async fn a_login_beyond_the_device_limit_ends_the_least_recently_used_session() {
+    let app = TestApp::spawn_with(&[("max_sessions_per_user", json!(2))]).await;
+    let root = app.superuser("root@example.com").await;
+    let oldest = app.signed_in("alice@example.com").await;
+    app.clock.advance(Duration::seconds(5));
+    let middle = app.log_in("alice@example.com").await;
+    app.clock.advance(Duration::seconds(5));
+    // Using the oldest session makes the middle one the least recently used.
+    assert!(app.refresh(&oldest.refresh).await["errors"].is_null());
+    app.clock.advance(Duration::seconds(5));
+    let newest = app.log_in("alice@example.com").await;
+
+    assert_eq!(error_code(&app.me(&middle.access).await), "UNAUTHENTICATED", "its access token stops at once");
+    assert_eq!(error_code(&app.refresh(&middle.refresh).await), "UNAUTHENTICATED");
+    let listed = app.gql_as(&newest.access, SESSIONS, json!({})).await;
+    let ids: Vec<&str> =
+        listed["data"]["mySessions"].as_array().into_iter().flatten().filter_map(|s| s["id"].as_str()).collect();
+    assert_eq!(ids.len(), 2, "{listed}");
+    assert!(ids.contains(&newest.session_id.as_str()) && ids.contains(&oldest.session_id.as_str()), "{listed}");
+
+    let trail = app
+        .gql_as(
+            &root.access,
+            "{ auditEvents(first: 50, filter: { kind: SESSION_REVOKED }) { edges { node { detail } } } }",
+            json!({}),
+        )
+        .await;
+    let named = trail["data"]["auditEvents"]["edges"].as_array().into_iter().flatten().any(|e| {
+        e["node"]["detail"]["reason"] == "session_limit" && e["node"]["detail"]["session"] == middle.session_id.as_str()
+    });
+    assert!(named, "the audit log names the ended session: {trail}");
+}
+
+#[tokio::test]
+async fn parallel_logins_never_leave_more_sessions_than_the_limit() {
+    let app = TestApp::spawn_with(&[("max_sessions_per_user", json!(2)), ("otp_rate_per_ip", json!(100))]).await;
+    app.register_verified("bob@example.com", crate::helpers::PASSWORD).await;
+    let mut pending = Vec::new();
+    for _ in 0..6 {
+        pending.push(app.login_challenge("bob@example.com").await);
+    }
+    let verified = futures::future::join_all(pending.iter().map(|(id, code)| app.verify_otp(id, code))).await;
+    let mut alive = 0;
+    for answer in &verified {
+        assert!(answer["errors"].is_null(), "{answer}");
+        if app.me(&tokens(&answer["data"]["verifyOtp"]).access).await["errors"].is_null() {
+            alive += 1;
+        }
+    }
+    assert_eq!(alive, 2, "exactly the limit survives six parallel logins");
+}
