@@ -116,7 +116,8 @@ async fn hash_rate() -> f64 {
 fn jwt_rates() -> (f64, f64, f64) {
     let pem = keys::generate_rsa_pem().unwrap();
     let key = keys::SigningKey::from_pem(JwtAlgorithm::RS256, pem.expose_secret(), None).unwrap();
-    let tokens = TokenService::new(key, "http://bench", "idgate", 900, Arc::new(SystemClock), 16);
+    let tokens =
+        TokenService::new(keys::KeyRing::single(key), "http://bench", "idgate", 900, Arc::new(SystemClock), 16);
     let user = idgate::domain::UserId(uuid::Uuid::new_v4());
     let role = idgate::domain::Role::User;
     let start = Instant::now();

@@ -52,6 +52,7 @@ impl App {
                 .map(|url| url.origin().ascii_serialization())
                 .unwrap_or_default(),
             cors_origins: settings.cors_origin_list().into_iter().filter_map(|o| o.parse().ok()).collect(),
+            jwks_max_age: settings.key_refresh_secs,
         });
         Ok(Self { listener, router, shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs) })
     }

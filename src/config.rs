@@ -127,6 +127,9 @@ pub struct Settings {
     pub session_idle_timeout_secs: u64,
     /// How long a just-rotated refresh token still works (for clients racing two refreshes).
     pub refresh_reuse_grace_secs: u64,
+    /// How often stored signing keys are reloaded, and so how long a rotated key is published
+    /// before it signs and how long verifiers may cache the JWKS.
+    pub key_refresh_secs: u64,
     /// Live sessions (devices) one account may have; a login beyond it ends the least recently
     /// used one. 0: no limit.
     pub max_sessions_per_user: u32,
@@ -326,6 +329,7 @@ impl Default for Settings {
             session_ttl_secs: 30 * 24 * 3600,
             session_idle_timeout_secs: 14 * 24 * 3600,
             max_sessions_per_user: 0,
+            key_refresh_secs: 60,
             refresh_reuse_grace_secs: 0,
             otp_ttl_secs: 10 * 60,
             otp_max_attempts: 5,
@@ -494,6 +498,7 @@ impl Settings {
             ("HASH_QUEUE_LIMIT", self.hash_queue_limit as u64),
             ("TOKEN_CACHE_CAPACITY", self.token_cache_capacity as u64),
             ("DATABASE_MAX_CONNECTIONS", u64::from(self.database_max_connections)),
+            ("KEY_REFRESH_SECS", self.key_refresh_secs),
         ];
         for (var, value) in positive {
             if value == 0 {

@@ -5,6 +5,7 @@ use std::{io::Read, process::ExitCode};
 use clap::{Parser, Subcommand};
 use idgate::{
     app::App,
+    auth::keys::{KeyState, KeyStore},
     clock::SystemClock,
     config::Settings,
     db,
@@ -41,6 +42,22 @@ enum Command {
         #[arg(long)]
         promote: bool,
     },
+    /// Manage the stored access-token signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// List the keys and where each stands.
+    List,
+    /// Make a new signing key: published at once, it signs after IDGATE_KEY_REFRESH_SECS; the
+    /// old key stays published until its tokens have expired.
+    Rotate,
+    /// Unpublish a key that no longer signs: tokens it signed stop verifying.
+    Retire { kid: String },
 }
 
 #[tokio::main]
@@ -96,8 +113,44 @@ async fn run(cli: Cli) -> Result<(), String> {
             tracing::info!(id = %user.id, "superuser ready");
             Ok(())
         }
+        Command::Keys { action } => manage_keys(&settings, action).await,
         Command::Schema => Ok(()),
     }
+}
+
+async fn manage_keys(settings: &Settings, action: KeysAction) -> Result<(), String> {
+    let url = settings.database_url.expose_secret();
+    db::migrate(url).await.map_err(describe)?;
+    let connection = db::connect(url, 2).await.map_err(describe)?;
+    let store = KeyStore::open(&connection, settings, &SystemClock).await.map_err(describe)?;
+    let now = chrono::Utc::now();
+    #[allow(clippy::print_stdout)]
+    match action {
+        KeysAction::List => {
+            println!("{:<18} {:>3}  {:<25} state", "kid", "seq", "created");
+            for (key, state) in store.list(now).await.map_err(describe)? {
+                let state = match state {
+                    KeyState::Pending { signs_from } => format!("published, signs from {}", signs_from.to_rfc3339()),
+                    KeyState::Signing => "signing".to_owned(),
+                    KeyState::Verifying { until } => format!("verifying until {}", until.to_rfc3339()),
+                    KeyState::Expired => "expired (unpublished)".to_owned(),
+                    KeyState::Retired => "retired".to_owned(),
+                };
+                println!("{:<18} {:>3}  {:<25} {state}", key.id, key.sequence, key.created_at.to_rfc3339(),);
+            }
+        }
+        KeysAction::Rotate => {
+            let key = store.rotate(now).await.map_err(describe)?;
+            let signs_from =
+                key.created_at + chrono::Duration::seconds(settings.key_refresh_secs.try_into().unwrap_or(i64::MAX));
+            println!("{} published; it signs from {}", key.id, signs_from.to_rfc3339());
+        }
+        KeysAction::Retire { kid } => {
+            store.retire(&kid, now).await.map_err(describe)?;
+            println!("{kid} retired; instances drop it within {} s", settings.key_refresh_secs);
+        }
+    }
+    Ok(())
 }
 
 fn read_password(from_stdin: bool) -> Result<String, String> {

@@ -83,16 +83,20 @@ impl Services {
         );
         let pool = Arc::new(HashPool::new(settings.hash_threads, settings.hash_queue_limit)?);
         let passwords = Passwords::new(HashCost::from_settings(settings), pool).await?;
-        let signing_key = keys::load_signing_key(&db, settings, clock.as_ref()).await?;
+        let key_store = keys::KeyStore::open(&db, settings, clock.as_ref()).await?;
+        let ring = key_store.ring(clock.now()).await?;
         let code_secret = keys::load_code_secret(&db, settings, clock.as_ref()).await?;
         let tokens = Arc::new(TokenService::new(
-            signing_key,
+            ring,
             settings.issuer(),
             &settings.token_audience,
             settings.access_token_ttl_secs,
             Arc::clone(&clock),
             settings.token_cache_capacity,
         ));
+        if key_store.is_stored() {
+            spawn_key_reloading(key_store, Arc::clone(&tokens), Arc::clone(&clock), settings.key_refresh_secs);
+        }
         let cookies = CookieJar::new(
             !settings.insecure_cookies,
             Duration::from_secs(settings.access_token_ttl_secs),
@@ -163,6 +167,23 @@ impl Services {
         let audit = AuditLog::new(db.clone(), Arc::clone(&clock), settings);
         Ok(Self { accounts, admin, auth, audit, clock, kv, db, media, social, cookies })
     }
+}
+
+/// Reloads the stored signing keys every `interval_secs`, so a rotation or retirement reaches
+/// every instance without a restart. A failed reload keeps the keys in force and is retried.
+fn spawn_key_reloading(store: keys::KeyStore, tokens: Arc<TokenService>, clock: Arc<dyn Clock>, interval_secs: u64) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(interval_secs));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match store.ring(clock.now()).await {
+                Ok(ring) => tokens.install(ring),
+                Err(e) => tracing::warn!(error = %e, "could not reload the signing keys; keeping the current ones"),
+            }
+        }
+    });
 }
 
 /// Redis when configured, else the database's own KV table (swept in the background).

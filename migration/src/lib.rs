@@ -11,6 +11,7 @@ mod m20261121_000004_create_audit_events;
 mod m20261121_000005_index_users_for_listing;
 mod m20261129_000006_create_kv_entries;
 mod m20261129_000007_create_social_identities;
+mod m20261129_000008_rotate_server_keys;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000005_index_users_for_listing::Migration),
             Box::new(m20261129_000006_create_kv_entries::Migration),
             Box::new(m20261129_000007_create_social_identities::Migration),
+            Box::new(m20261129_000008_rotate_server_keys::Migration),
         ]
     }
 }

@@ -1,13 +1,28 @@
-//! Server keys: the access-token signing key and the secret keying code hashes. Configured
+//! Server keys: the access-token signing keys and the secret keying code hashes. Configured
 //! ones win; otherwise each is generated at first start and stored in the database, where the
 //! first instance to store it wins and every other instance (and restart) reads the same one.
+//!
+//! Stored signing keys rotate (`idgate keys rotate`): a new key is published at once and signs
+//! after the publish delay (the reload interval), so every instance and every verifier's
+//! cached JWKS knows it before the first token it signs; the old one stays published until its
+//! last token expires, or until an operator retires it.
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, jwk::Jwk};
 use rsa::{RsaPrivateKey, pkcs8::EncodePrivateKey, pkcs8::LineEnding};
 use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::repo;
+use super::{
+    repo::{self, StoredKey},
+    tokens::LEEWAY_SECS,
+};
 use crate::{
     clock::Clock,
     config::{JwtAlgorithm, Settings},
@@ -59,30 +74,208 @@ pub fn generate_rsa_pem() -> AppResult<SecretString> {
     Ok(SecretString::from(pem.as_str().to_owned()))
 }
 
-/// The signing key from settings, or the stored one, generating it at first start.
-pub async fn load_signing_key(
-    db: &DatabaseConnection,
-    settings: &Settings,
-    clock: &dyn Clock,
-) -> AppResult<SigningKey> {
-    if let Some(pem) = &settings.jwt_private_key {
-        return SigningKey::from_pem(settings.jwt_algorithm, pem.expose_secret(), settings.jwt_key_id.clone());
-    }
-    if settings.jwt_algorithm != JwtAlgorithm::RS256 {
-        return Err(AppError::internal(
-            "IDGATE_JWT_ALGORITHM other than RS256 needs IDGATE_JWT_PRIVATE_KEY (only RS256 keys are generated)",
-        ));
-    }
-    let stored = match repo::find_server_key(db, SIGNING_PURPOSE).await? {
-        Some(stored) => stored,
-        None => {
-            let pem = tokio::task::spawn_blocking(generate_rsa_pem).await.map_err(AppError::internal)??;
-            let kid = sha256_hex(pem.expose_secret().as_bytes())[..16].to_owned();
-            repo::store_server_key_once(db, &kid, SIGNING_PURPOSE, "RS256", pem.expose_secret(), clock.now()).await?
+/// How long rotation takes: a new key is published this long before it signs (every instance
+/// reloads keys, and every verifier's cached JWKS expires, within it), and an old key stays
+/// published until the tokens it signed have expired.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotation {
+    pub publish_delay: Duration,
+    pub token_ttl: Duration,
+}
+
+impl Rotation {
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            publish_delay: Duration::from_secs(settings.key_refresh_secs),
+            token_ttl: Duration::from_secs(settings.access_token_ttl_secs),
         }
-    };
-    tracing::info!(kid = %stored.id, "access tokens are signed with the key stored in the database");
-    SigningKey::from_pem(JwtAlgorithm::RS256, &stored.material, Some(stored.id))
+    }
+}
+
+/// Where a stored signing key stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Published; signs from `signs_from` on.
+    Pending { signs_from: DateTime<Utc> },
+    /// Signs new tokens.
+    Signing,
+    /// No longer signs; published (its tokens verify) until `until`.
+    Verifying { until: DateTime<Utc> },
+    /// Every token it signed has expired: no longer published.
+    Expired,
+    /// Retired by an operator: no longer published, its tokens refused.
+    Retired,
+}
+
+/// The state of each stored signing key at `now`, oldest first.
+pub fn key_states(keys: &[StoredKey], now: DateTime<Utc>, rotation: Rotation) -> Vec<(StoredKey, KeyState)> {
+    let delay = chrono_duration(rotation.publish_delay);
+    let ttl = chrono_duration(rotation.token_ttl) + chrono::Duration::seconds(LEEWAY_SECS);
+    let live: Vec<&StoredKey> = keys.iter().filter(|k| k.retired_at.is_none()).collect();
+    // The newest live key published long enough signs; with none such, the oldest live one.
+    let signer = live.iter().rposition(|k| k.created_at + delay <= now).unwrap_or(0);
+    keys.iter()
+        .map(|key| {
+            let state = match live.iter().position(|k| k.id == key.id) {
+                None => KeyState::Retired,
+                Some(i) if i == signer => KeyState::Signing,
+                Some(i) if i > signer => KeyState::Pending { signs_from: key.created_at + delay },
+                Some(i) => {
+                    // It signed until the next live key took over.
+                    let until = live.get(i + 1).map_or(now, |next| next.created_at + delay) + ttl;
+                    if until > now { KeyState::Verifying { until } } else { KeyState::Expired }
+                }
+            };
+            (key.clone(), state)
+        })
+        .collect()
+}
+
+/// The signing keys in force: configured ones (fixed), or the stored ones (reloaded).
+pub struct KeyStore {
+    db: DatabaseConnection,
+    rotation: Rotation,
+    configured: Option<KeyRing>,
+    /// Parsed stored keys by kid, so a reload parses only new ones.
+    parsed: Mutex<HashMap<String, Arc<SigningKey>>>,
+}
+
+impl KeyStore {
+    /// The configured keys (IDGATE_JWT_PRIVATE_KEY: one or more PEM blocks, the first signs),
+    /// or the stored ones, generating the first at first start.
+    pub async fn open(db: &DatabaseConnection, settings: &Settings, clock: &dyn Clock) -> AppResult<Self> {
+        let rotation = Rotation::from_settings(settings);
+        let configured = match &settings.jwt_private_key {
+            Some(pems) => Some(configured_ring(settings.jwt_algorithm, pems, settings.jwt_key_id.clone())?),
+            None => None,
+        };
+        let store = Self { db: db.clone(), rotation, configured, parsed: Mutex::new(HashMap::new()) };
+        if store.configured.is_none() {
+            if settings.jwt_algorithm != JwtAlgorithm::RS256 {
+                return Err(AppError::internal(
+                    "IDGATE_JWT_ALGORITHM other than RS256 needs IDGATE_JWT_PRIVATE_KEY (only RS256 keys are generated)",
+                ));
+            }
+            if repo::find_server_key(db, SIGNING_PURPOSE).await?.is_none() {
+                let (kid, pem) = new_rsa_key().await?;
+                repo::store_server_key_once(db, &kid, SIGNING_PURPOSE, "RS256", pem.expose_secret(), clock.now())
+                    .await?;
+            }
+        }
+        Ok(store)
+    }
+
+    /// Whether keys come from the database (and so can rotate while serving).
+    pub fn is_stored(&self) -> bool {
+        self.configured.is_none()
+    }
+
+    /// The keys in force at `now`.
+    pub async fn ring(&self, now: DateTime<Utc>) -> AppResult<KeyRing> {
+        if let Some(ring) = &self.configured {
+            return Ok(ring.clone());
+        }
+        let stored = repo::server_keys(&self.db, SIGNING_PURPOSE).await?;
+        let mut parsed = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut signer = None;
+        let mut verifiers = Vec::new();
+        for (key, state) in key_states(&stored, now, self.rotation) {
+            if matches!(state, KeyState::Expired | KeyState::Retired) {
+                continue;
+            }
+            let ready = match parsed.get(&key.id) {
+                Some(ready) => Arc::clone(ready),
+                None => {
+                    let ready =
+                        Arc::new(SigningKey::from_pem(JwtAlgorithm::RS256, &key.material, Some(key.id.clone()))?);
+                    parsed.insert(key.id.clone(), Arc::clone(&ready));
+                    ready
+                }
+            };
+            if state == KeyState::Signing {
+                signer = Some(Arc::clone(&ready));
+            }
+            verifiers.push(ready);
+        }
+        let signer = signer.ok_or_else(|| AppError::internal_msg("no signing key is in force"))?;
+        Ok(KeyRing { signer, verifiers })
+    }
+
+    /// Every stored signing key with its state (for `idgate keys list`).
+    pub async fn list(&self, now: DateTime<Utc>) -> AppResult<Vec<(StoredKey, KeyState)>> {
+        Ok(key_states(&repo::server_keys(&self.db, SIGNING_PURPOSE).await?, now, self.rotation))
+    }
+
+    /// Stores a new signing key; it is published at once and signs after the publish delay.
+    ///
+    /// Errors: CONFLICT (`key`) when keys come from configuration or a concurrent rotation won.
+    pub async fn rotate(&self, now: DateTime<Utc>) -> AppResult<StoredKey> {
+        if self.configured.is_some() {
+            return Err(AppError::WrongState("keys come from IDGATE_JWT_PRIVATE_KEY: rotate them there"));
+        }
+        let (kid, pem) = new_rsa_key().await?;
+        repo::store_next_key(&self.db, &kid, SIGNING_PURPOSE, "RS256", pem.expose_secret(), now).await
+    }
+
+    /// Retires a key: it is unpublished and its tokens refused (within the reload interval).
+    ///
+    /// Errors: NOT_FOUND, CONFLICT for the key that signs now (rotate first).
+    pub async fn retire(&self, kid: &str, now: DateTime<Utc>) -> AppResult<()> {
+        let states = self.list(now).await?;
+        match states.iter().find(|(key, _)| key.id == kid) {
+            None => return Err(AppError::NotFound("key")),
+            Some((_, KeyState::Signing)) => {
+                return Err(AppError::WrongState(
+                    "this key signs now: rotate, wait until the new key signs, then retire",
+                ));
+            }
+            Some(_) => {}
+        }
+        repo::retire_key(&self.db, kid, now).await?;
+        Ok(())
+    }
+}
+
+/// The keys that verify, and the one that signs (also among them).
+#[derive(Clone)]
+pub struct KeyRing {
+    pub signer: Arc<SigningKey>,
+    pub verifiers: Vec<Arc<SigningKey>>,
+}
+
+impl KeyRing {
+    /// One key that signs and verifies.
+    pub fn single(key: SigningKey) -> Self {
+        let key = Arc::new(key);
+        Self { signer: Arc::clone(&key), verifiers: vec![key] }
+    }
+}
+
+/// Keys from configuration: one or more PKCS#8 PEM blocks; the first signs, all verify.
+fn configured_ring(algorithm: JwtAlgorithm, pems: &SecretString, first_kid: Option<String>) -> AppResult<KeyRing> {
+    let text = pems.expose_secret();
+    let blocks: Vec<String> =
+        text.split("-----BEGIN ").skip(1).map(|block| format!("-----BEGIN {}", block.trim_end())).collect();
+    if blocks.is_empty() {
+        return Err(AppError::internal("IDGATE_JWT_PRIVATE_KEY: no PEM block found"));
+    }
+    let mut verifiers = Vec::new();
+    for (i, pem) in blocks.iter().enumerate() {
+        let kid = if i == 0 { first_kid.clone() } else { None };
+        verifiers.push(Arc::new(SigningKey::from_pem(algorithm, pem, kid)?));
+    }
+    let signer = Arc::clone(&verifiers[0]);
+    Ok(KeyRing { signer, verifiers })
+}
+
+async fn new_rsa_key() -> AppResult<(String, SecretString)> {
+    let pem = tokio::task::spawn_blocking(generate_rsa_pem).await.map_err(AppError::internal)??;
+    let kid = sha256_hex(pem.expose_secret().as_bytes())[..16].to_owned();
+    Ok((kid, pem))
+}
+
+fn chrono_duration(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
 
 /// The secret keying code digests, from settings or stored (generated at first start).

@@ -5,14 +5,14 @@
 //! expiry, `iat` and `nbf` against the injected clock with a small leeway. Verified tokens are cached by the SHA-256 of the token (never the
 //! token itself), and a cached entry is never used past its `exp`.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use jsonwebtoken::{Header, Validation, decode, decode_header, encode};
 use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{keys::SigningKey, model::AccessClaims};
+use super::{keys::KeyRing, model::AccessClaims};
 use crate::{
     clock::Clock,
     domain::{Principal, Role, UserId},
@@ -25,7 +25,8 @@ const TOKEN_TYPE: &str = "at+jwt";
 
 /// Issues and verifies access tokens.
 pub struct TokenService {
-    key: SigningKey,
+    /// Swapped whole when keys rotate (see `keys::KeyStore`).
+    ring: RwLock<Arc<KeyRing>>,
     issuer: String,
     audience: String,
     ttl_secs: u64,
@@ -36,14 +37,15 @@ pub struct TokenService {
 
 impl TokenService {
     pub fn new(
-        key: SigningKey,
+        ring: KeyRing,
         issuer: &str,
         audience: &str,
         ttl_secs: u64,
         clock: Arc<dyn Clock>,
         cache_capacity: usize,
     ) -> Self {
-        let mut validation = Validation::new(key.algorithm);
+        // The algorithm is pinned per key in `verify_signature`; this one is replaced there.
+        let mut validation = Validation::new(ring.signer.algorithm);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
@@ -51,7 +53,7 @@ impl TokenService {
         validation.validate_exp = false;
         validation.validate_nbf = false;
         Self {
-            key,
+            ring: RwLock::new(Arc::new(ring)),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl_secs,
@@ -66,9 +68,28 @@ impl TokenService {
         self.ttl_secs
     }
 
-    /// The public key set for /.well-known/jwks.json.
+    /// Puts freshly loaded keys in force. A key dropped from the ring stops verifying at once,
+    /// also for tokens in the cache.
+    pub fn install(&self, ring: KeyRing) {
+        let dropped = {
+            let current = self.keys();
+            current.verifiers.iter().any(|old| !ring.verifiers.iter().any(|new| new.kid == old.kid))
+        };
+        *self.ring.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(ring);
+        if dropped {
+            self.verified.clear();
+        }
+    }
+
+    fn keys(&self) -> Arc<KeyRing> {
+        Arc::clone(&self.ring.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The public key set for /.well-known/jwks.json: every key whose tokens may be alive, and
+    /// keys about to sign.
     pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({ "keys": [self.key.public_jwk] })
+        let keys: Vec<_> = self.keys().verifiers.iter().map(|k| k.public_jwk.clone()).collect();
+        serde_json::json!({ "keys": keys })
     }
 
     /// Signs a token for `user` in `session`.
@@ -85,10 +106,11 @@ impl TokenService {
             nbf: None,
             jti: Uuid::new_v4().to_string(),
         };
-        let mut header = Header::new(self.key.algorithm);
+        let ring = self.keys();
+        let mut header = Header::new(ring.signer.algorithm);
         header.typ = Some(TOKEN_TYPE.to_owned());
-        header.kid = Some(self.key.kid.clone());
-        encode(&header, &claims, &self.key.encoding).map_err(AppError::internal)
+        header.kid = Some(ring.signer.kid.clone());
+        encode(&header, &claims, &ring.signer.encoding).map_err(AppError::internal)
     }
 
     /// Checks signature and claims (not revocation: see `AuthService::authenticate`).
@@ -116,8 +138,10 @@ impl TokenService {
 
     fn verify_signature(&self, token: &str) -> AppResult<AccessClaims> {
         let header = decode_header(token).map_err(|_| AppError::Unauthenticated)?;
-        let ours = header.alg == self.key.algorithm
-            && header.kid.as_deref() == Some(self.key.kid.as_str())
+        let ring = self.keys();
+        let key = ring.verifiers.iter().find(|k| header.kid.as_deref() == Some(k.kid.as_str()));
+        let Some(key) = key else { return Err(AppError::Unauthenticated) };
+        let ours = header.alg == key.algorithm
             && header.typ.as_deref().is_some_and(|typ| typ.eq_ignore_ascii_case(TOKEN_TYPE))
             && header.jku.is_none()
             && header.x5u.is_none()
@@ -127,7 +151,9 @@ impl TokenService {
         if !ours {
             return Err(AppError::Unauthenticated);
         }
-        decode::<AccessClaims>(token, &self.key.decoding, &self.validation)
+        let mut validation = self.validation.clone();
+        validation.algorithms = vec![key.algorithm];
+        decode::<AccessClaims>(token, &key.decoding, &validation)
             .map(|data| data.claims)
             .map_err(|_| AppError::Unauthenticated)
     }

@@ -9,6 +9,8 @@ pub struct Model {
     pub algorithm: String,
     pub material: String,
     pub created_at: DateTimeUtc,
+    pub sequence: i64,
+    pub retired_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -50,6 +50,9 @@ pub struct HttpState {
     pub public_origin: String,
     /// Browser origins allowed cross-origin; none by default.
     pub cors_origins: Vec<HeaderValue>,
+    /// Seconds verifiers may cache the JWKS: the key reload interval, which is also how long a
+    /// rotated key is published before it signs.
+    pub jwks_max_age: u64,
 }
 
 /// The application's routes and middleware.
@@ -108,9 +111,13 @@ async fn default_security_headers(mut response: Response) -> Response {
     response
 }
 
-/// The public keys that verify access tokens (RFC 7517). Cacheable: keys change rarely.
+/// The public keys that verify access tokens (RFC 7517). Cacheable for the key reload
+/// interval: a new key is published that long before it signs.
 async fn jwks(State(state): State<Arc<HttpState>>) -> Response {
     let mut response = Json(state.services.auth.tokens.jwks()).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    let cache = format!("public, max-age={}", state.jwks_max_age);
+    if let Ok(value) = HeaderValue::from_str(&cache) {
+        response.headers_mut().insert(header::CACHE_CONTROL, value);
+    }
     response
 }

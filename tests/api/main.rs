@@ -13,6 +13,7 @@ mod directory;
 mod graphiql;
 mod hostile_input;
 mod introspection;
+mod keys;
 mod layers;
 mod lockout;
 mod login;
