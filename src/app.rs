@@ -53,6 +53,8 @@ impl App {
                 .unwrap_or_default(),
             cors_origins: settings.cors_origin_list().into_iter().filter_map(|o| o.parse().ok()).collect(),
             jwks_max_age: settings.key_refresh_secs,
+            introspection_secret: settings.introspection_secret.clone(),
+            issuer: settings.issuer().to_owned(),
         });
         Ok(Self { listener, router, shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs) })
     }

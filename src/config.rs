@@ -165,6 +165,11 @@ pub struct Settings {
     pub otp_rate_per_ip: u32,
     /// Refreshes per client IP per minute.
     pub refresh_rate_per_ip: u32,
+    /// `tokenInfo` checks per client IP per minute (each alias counts).
+    pub token_info_rate_per_ip: u32,
+    /// Secret that callers of `POST /oauth/introspect` present (HTTP Basic password or bearer);
+    /// unset: the endpoint is off (404).
+    pub introspection_secret: Option<SecretString>,
     /// Largest accepted GraphQL request body in bytes.
     pub max_body_bytes: usize,
     /// Directory avatar images are stored in and served from (`/media/…`); created if missing.
@@ -347,6 +352,8 @@ impl Default for Settings {
             register_rate_per_ip: 20,
             otp_rate_per_ip: 30,
             refresh_rate_per_ip: 120,
+            token_info_rate_per_ip: 300,
+            introspection_secret: None,
             max_body_bytes: 64 * 1024,
             media_dir: PathBuf::from("media"),
             avatar_max_bytes: 2 * 1024 * 1024,

@@ -3,12 +3,13 @@
 
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use axum::http::header::SET_COOKIE;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::model::parse_device_name;
+use super::model::{TokenType, parse_device_name};
 use crate::{
     client::ClientInfo,
-    domain::{Email, Password, Phone},
+    domain::{Email, Password, Phone, Role},
     error::AppError,
     graphql::session::SessionView,
     graphql::{
@@ -99,6 +100,22 @@ pub struct CaptchaConfig {
     pub mode: String,
 }
 
+/// Whether a token is live now. Everything but `active` is null for an inactive token.
+#[derive(SimpleObject, Default)]
+pub struct TokenInfo {
+    /// False for a token that is malformed, expired, not ours, or whose session was revoked or
+    /// whose account was deactivated since it was issued.
+    pub active: bool,
+    /// The user id.
+    pub subject: Option<ID>,
+    pub session_id: Option<ID>,
+    /// The account's role now.
+    pub role: Option<Role>,
+    pub issued_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub token_type: Option<TokenType>,
+}
+
 #[derive(Default)]
 pub struct AuthQuery;
 
@@ -110,6 +127,22 @@ impl AuthQuery {
         let principal = ctx.data::<Viewer>()?.require()?;
         let sessions = ctx.data::<Services>()?.auth.sessions_of(principal.user_id).await?;
         Ok(sessions.into_iter().map(|session| SessionView::new(session, Some(principal.session_id))).collect())
+    }
+
+    /// Checks an access or refresh token: the token is its own credential. Unlike checking the
+    /// signature against the JWKS, this sees revoked sessions and deactivated accounts.
+    /// Errors: RATE_LIMITED (per client IP; each alias counts).
+    async fn token_info(&self, ctx: &Context<'_>, token: String) -> Result<TokenInfo> {
+        let found = ctx.data::<Services>()?.auth.token_info(&token, ctx.data::<ClientInfo>()?).await?;
+        Ok(found.map_or_else(TokenInfo::default, |info| TokenInfo {
+            active: true,
+            subject: Some(ID(info.subject.to_string())),
+            session_id: Some(ID(info.session_id.to_string())),
+            role: Some(info.role),
+            issued_at: Some(info.issued_at),
+            expires_at: Some(info.expires_at),
+            token_type: Some(info.token_type),
+        }))
     }
 
     /// A CSRF token for cookie-authenticated mutations: send it as the `X-CSRF-Token` header.

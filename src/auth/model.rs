@@ -79,6 +79,25 @@ pub struct ChallengeView {
     pub resend_available_at: DateTime<Utc>,
 }
 
+/// Which kind of token a check looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum TokenType {
+    Access,
+    Refresh,
+}
+
+/// What a token check tells about a live token (an inactive one gets nothing).
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub token_type: TokenType,
+    pub subject: crate::domain::UserId,
+    pub session_id: Uuid,
+    /// The account's role now.
+    pub role: crate::domain::Role,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// The result of a password check.
 #[derive(Debug, Clone)]
 pub enum LoginOutcome {

@@ -17,7 +17,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    model::{AuthGrant, ChallengeView, LoginOutcome, OtpChannel, PendingChallenge},
+    model::{AuthGrant, ChallengeView, LoginOutcome, OtpChannel, PendingChallenge, TokenInfo, TokenType},
     tokens::TokenService,
 };
 use crate::{
@@ -57,6 +57,8 @@ use crate::{
 /// Pending challenges stay readable this long past expiry, to answer OTP_EXPIRED rather than
 /// OTP_INVALID.
 const EXPIRED_CHALLENGE_MEMORY: Duration = Duration::from_secs(3600);
+/// Longer strings are no token of ours (an access token is well under 2 KB, encrypted too).
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Purpose of login codes; their subject is the challenge id.
 const LOGIN_CODE: &str = "login";
 
@@ -79,6 +81,7 @@ pub struct AuthPolicy {
     pub login_per_email: u32,
     pub otp_per_ip: u32,
     pub refresh_per_ip: u32,
+    pub token_info_per_ip: u32,
 }
 
 impl AuthPolicy {
@@ -103,6 +106,7 @@ impl AuthPolicy {
             login_per_email: settings.login_rate_per_email,
             otp_per_ip: settings.otp_rate_per_ip,
             refresh_per_ip: settings.refresh_rate_per_ip,
+            token_info_per_ip: settings.token_info_rate_per_ip,
         }
     }
 }
@@ -486,6 +490,71 @@ impl AuthService {
             return Err(AppError::Unauthenticated);
         }
         Ok(Principal { role: standing.role, ..principal })
+    }
+
+    /// Whether a token (access or refresh) is live now, and what it stands for: the answer a
+    /// resource server needs beyond the signature, since it sees revocation and deactivation.
+    /// None for anything malformed, expired, foreign, revoked or of an inactive account.
+    ///
+    /// Errors: RATE_LIMITED (per client IP), and store failures (never reported as inactive).
+    pub async fn token_info(&self, token: &str, client: &ClientInfo) -> AppResult<Option<TokenInfo>> {
+        let rule = minute("token-info-ip", self.policy.token_info_per_ip);
+        self.limiter.hit(rule, client.ip_or_unknown()).await?;
+        self.introspect(token).await
+    }
+
+    /// [`token_info`](Self::token_info) without a rate limit, for authenticated services.
+    pub async fn introspect(&self, token: &str) -> AppResult<Option<TokenInfo>> {
+        let token = token.trim();
+        if token.len() > MAX_TOKEN_BYTES {
+            return Ok(None);
+        }
+        let found = match split_refresh_token(token) {
+            Ok((session_id, secret)) => self.refresh_token_info(session_id, secret).await,
+            Err(_) => self.access_token_info(token).await,
+        };
+        match found {
+            Err(AppError::Unauthenticated) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
+    async fn access_token_info(&self, token: &str) -> AppResult<TokenInfo> {
+        let claims = self.tokens.verify_claims(token)?;
+        let principal = self.authenticate(token).await?;
+        let at = |secs: i64| DateTime::from_timestamp(secs, 0).ok_or(AppError::Unauthenticated);
+        Ok(TokenInfo {
+            token_type: TokenType::Access,
+            subject: principal.user_id,
+            session_id: principal.session_id,
+            role: principal.role,
+            issued_at: at(claims.iat)?,
+            expires_at: at(claims.exp)?,
+        })
+    }
+
+    async fn refresh_token_info(&self, session_id: Uuid, secret: &str) -> AppResult<TokenInfo> {
+        let record = repo::find_session(&self.db, session_id).await?.ok_or(AppError::Unauthenticated)?;
+        let presented = sha256_hex(secret.as_bytes());
+        let now = self.clock.now();
+        if !constant_time_eq(presented.as_bytes(), record.refresh_hash.as_bytes())
+            || record.revoked
+            || self.session_lapsed(&record.session, now)
+        {
+            return Err(AppError::Unauthenticated);
+        }
+        let standing = repo::session_standing(&self.db, session_id, record.session.user_id)
+            .await?
+            .filter(|s| s.active)
+            .ok_or(AppError::Unauthenticated)?;
+        Ok(TokenInfo {
+            token_type: TokenType::Refresh,
+            subject: record.session.user_id,
+            session_id,
+            role: standing.role,
+            issued_at: record.rotated_at,
+            expires_at: record.session.expires_at,
+        })
     }
 
     /// Revokes the caller's session, named by its access token or by a refresh token.

@@ -9,6 +9,7 @@ pub mod client_ip;
 mod graphiql;
 mod graphql;
 mod health;
+mod introspect;
 mod links;
 mod media;
 
@@ -34,6 +35,9 @@ use crate::{
     services::Services,
 };
 
+/// An introspection request is one token in a form: far under this.
+const INTROSPECTION_BODY_BYTES: usize = 16 * 1024;
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct HttpState {
@@ -53,6 +57,10 @@ pub struct HttpState {
     /// Seconds verifiers may cache the JWKS: the key reload interval, which is also how long a
     /// rotated key is published before it signs.
     pub jwks_max_age: u64,
+    /// Callers of /oauth/introspect present it; None: the endpoint is off.
+    pub introspection_secret: Option<secrecy::SecretString>,
+    /// The tokens' issuer, named in introspection answers.
+    pub issuer: String,
 }
 
 /// The application's routes and middleware.
@@ -81,6 +89,10 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/.well-known/jwks.json", get(jwks))
+        .route(
+            "/oauth/introspect",
+            axum::routing::post(introspect::introspect).layer(axum::extract::DefaultBodyLimit::max(INTROSPECTION_BODY_BYTES)),
+        )
         .route("/media/{file}", get(media::avatar))
         .route("/verify-email", get(links::verify_email_page).post(links::verify_email_submit))
         .route("/reset-password", get(links::reset_password_page).post(links::reset_password_submit))

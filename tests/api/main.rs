@@ -28,6 +28,7 @@ mod restarts;
 mod schema;
 mod sessions;
 mod social;
+mod token_info;
 mod tokens;
 mod transport;
 mod verification;
