@@ -72,6 +72,16 @@ pub enum LoginOtp {
     Off,
 }
 
+/// Whether access tokens are encrypted (JWE) around their signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenEncryption {
+    #[default]
+    Off,
+    /// `alg: dir`, `enc: A256GCM` under IDGATE_TOKEN_ENCRYPTION_KEY.
+    Dir,
+}
+
 /// Access-token signature algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum JwtAlgorithm {
@@ -127,6 +137,10 @@ pub struct Settings {
     pub session_idle_timeout_secs: u64,
     /// How long a just-rotated refresh token still works (for clients racing two refreshes).
     pub refresh_reuse_grace_secs: u64,
+    /// `off` or `dir`: access tokens as JWE (dir + A256GCM) around the signed JWT.
+    pub access_token_encryption: TokenEncryption,
+    /// The 256-bit token encryption key, base64 (standard or URL-safe).
+    pub token_encryption_key: Option<SecretString>,
     /// How often stored signing keys are reloaded, and so how long a rotated key is published
     /// before it signs and how long verifiers may cache the JWKS.
     pub key_refresh_secs: u64,
@@ -335,6 +349,8 @@ impl Default for Settings {
             session_idle_timeout_secs: 14 * 24 * 3600,
             max_sessions_per_user: 0,
             key_refresh_secs: 60,
+            access_token_encryption: TokenEncryption::Off,
+            token_encryption_key: None,
             refresh_reuse_grace_secs: 0,
             otp_ttl_secs: 10 * 60,
             otp_max_attempts: 5,
@@ -546,7 +562,24 @@ impl Settings {
         if self.access_token_ttl_secs > 24 * 3600 {
             return fail("ACCESS_TOKEN_TTL_SECS", "must be at most one day");
         }
+        if self.access_token_encryption == TokenEncryption::Dir && self.token_encryption_key_bytes().is_none() {
+            return fail(
+                "TOKEN_ENCRYPTION_KEY",
+                "must be 32 random bytes in base64 when IDGATE_ACCESS_TOKEN_ENCRYPTION=dir",
+            );
+        }
         self.validate_social()
+    }
+
+    /// The token encryption key's bytes, when set and exactly 256 bits.
+    pub fn token_encryption_key_bytes(&self) -> Option<Vec<u8>> {
+        use base64::{Engine, engine::general_purpose};
+        let text = self.token_encryption_key.as_ref()?.expose_secret().trim().to_owned();
+        let bytes = general_purpose::STANDARD
+            .decode(&text)
+            .or_else(|_| general_purpose::URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
+            .ok()?;
+        (bytes.len() == 32).then_some(bytes)
     }
 
     fn validate_social(&self) -> Result<(), ConfigError> {
@@ -739,6 +772,20 @@ mod tests {
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(fine.social_redirect_uri_list(), ["https://app.test/cb", "http://localhost:3000/cb"]);
+    }
+
+    #[test]
+    fn encrypted_tokens_need_a_256_bit_key() {
+        let error = |pairs: &[(&str, &str)]| with(pairs).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error(&[("access_token_encryption", "dir")]).contains("IDGATE_TOKEN_ENCRYPTION_KEY"));
+        let short = [("access_token_encryption", "dir"), ("token_encryption_key", "c2hvcnQ=")];
+        assert!(error(&short).contains("IDGATE_TOKEN_ENCRYPTION_KEY"));
+        let good = [
+            ("access_token_encryption", "dir"),
+            ("token_encryption_key", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
+        ];
+        assert!(with(&good).is_ok());
+        assert!(error(&[("access_token_encryption", "rsa")]).contains("IDGATE_ACCESS_TOKEN_ENCRYPTION"));
     }
 
     #[test]

@@ -16,9 +16,9 @@ use crate::{
         tokens::TokenService,
     },
     clock::Clock,
-    config::Settings,
+    config::{Settings, TokenEncryption},
     db,
-    error::AppResult,
+    error::{AppError, AppResult},
     kv::{DatabaseKv, Kv, RedisKv},
     media::service::MediaService,
     notify::{
@@ -31,6 +31,7 @@ use crate::{
         codes::CodeHasher,
         cookies::CookieJar,
         hash_pool::HashPool,
+        jwe::TokenCipher,
         lockout::{Lockout, LockoutPolicy},
         one_time::OneTimeSecrets,
         password_policy::PasswordPolicy,
@@ -86,14 +87,17 @@ impl Services {
         let key_store = keys::KeyStore::open(&db, settings, clock.as_ref()).await?;
         let ring = key_store.ring(clock.now()).await?;
         let code_secret = keys::load_code_secret(&db, settings, clock.as_ref()).await?;
-        let tokens = Arc::new(TokenService::new(
-            ring,
-            settings.issuer(),
-            &settings.token_audience,
-            settings.access_token_ttl_secs,
-            Arc::clone(&clock),
-            settings.token_cache_capacity,
-        ));
+        let tokens = Arc::new(
+            TokenService::new(
+                ring,
+                settings.issuer(),
+                &settings.token_audience,
+                settings.access_token_ttl_secs,
+                Arc::clone(&clock),
+                settings.token_cache_capacity,
+            )
+            .with_cipher(token_cipher(settings)?),
+        );
         if key_store.is_stored() {
             spawn_key_reloading(key_store, Arc::clone(&tokens), Arc::clone(&clock), settings.key_refresh_secs);
         }
@@ -167,6 +171,18 @@ impl Services {
         let audit = AuditLog::new(db.clone(), Arc::clone(&clock), settings);
         Ok(Self { accounts, admin, auth, audit, clock, kv, db, media, social, cookies })
     }
+}
+
+/// The token cipher when access tokens are encrypted.
+fn token_cipher(settings: &Settings) -> AppResult<Option<TokenCipher>> {
+    if settings.access_token_encryption == TokenEncryption::Off {
+        return Ok(None);
+    }
+    let key = settings
+        .token_encryption_key_bytes()
+        .ok_or_else(|| AppError::internal("IDGATE_TOKEN_ENCRYPTION_KEY: must be 32 random bytes in base64"))?;
+    tracing::info!("access tokens are encrypted (JWE dir + A256GCM)");
+    TokenCipher::new(&key).map(Some)
 }
 
 /// Reloads the stored signing keys every `interval_secs`, so a rotation or retirement reaches

@@ -1,4 +1,5 @@
-//! Access tokens: JWTs (`typ: at+jwt`, RFC 9068) signed with the server's asymmetric key.
+//! Access tokens: JWTs (`typ: at+jwt`, RFC 9068) signed with the server's asymmetric key, and
+//! optionally encrypted around that signature (`security::jwe`).
 //!
 //! Verification pins the algorithm and our own key id, never follows `jku`, `x5u` or an
 //! embedded `jwk`, refuses any `crit` header, requires exp, iss, aud and sub, and checks
@@ -17,6 +18,7 @@ use crate::{
     clock::Clock,
     domain::{Principal, Role, UserId},
     error::{AppError, AppResult},
+    security::jwe::TokenCipher,
 };
 
 /// Clock skew tolerated between idgate instances and resource servers, in seconds.
@@ -33,6 +35,8 @@ pub struct TokenService {
     clock: Arc<dyn Clock>,
     validation: Validation,
     verified: Cache<[u8; 32], Arc<AccessClaims>>,
+    /// With IDGATE_ACCESS_TOKEN_ENCRYPTION=dir: tokens are sealed after signing.
+    cipher: Option<TokenCipher>,
 }
 
 impl TokenService {
@@ -60,7 +64,15 @@ impl TokenService {
             clock,
             validation,
             verified: Cache::new(cache_capacity),
+            cipher: None,
         }
+    }
+
+    /// Issues encrypted tokens (JWE around the JWS) and accepts them. Signed-only tokens issued
+    /// before encryption was turned on keep working until they expire.
+    pub fn with_cipher(mut self, cipher: Option<TokenCipher>) -> Self {
+        self.cipher = cipher;
+        self
     }
 
     /// Lifetime of new access tokens, in seconds.
@@ -110,7 +122,11 @@ impl TokenService {
         let mut header = Header::new(ring.signer.algorithm);
         header.typ = Some(TOKEN_TYPE.to_owned());
         header.kid = Some(ring.signer.kid.clone());
-        encode(&header, &claims, &ring.signer.encoding).map_err(AppError::internal)
+        let signed = encode(&header, &claims, &ring.signer.encoding).map_err(AppError::internal)?;
+        match &self.cipher {
+            Some(cipher) => cipher.seal(&signed),
+            None => Ok(signed),
+        }
     }
 
     /// Checks signature and claims (not revocation: see `AuthService::authenticate`).
@@ -134,7 +150,11 @@ impl TokenService {
             self.verified.remove(&fingerprint);
             return Err(AppError::Unauthenticated);
         }
-        let claims = self.verify_signature(token)?;
+        let claims = match (&self.cipher, token.split('.').count()) {
+            (Some(cipher), 5) => self.verify_signature(&cipher.open(token)?)?,
+            (_, 3) => self.verify_signature(token)?,
+            _ => return Err(AppError::Unauthenticated),
+        };
         let not_yet = claims.iat > now + LEEWAY_SECS || claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY_SECS);
         if claims.exp + LEEWAY_SECS <= now || not_yet {
             return Err(AppError::Unauthenticated);

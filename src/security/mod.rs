@@ -7,6 +7,7 @@ pub mod codes;
 pub mod cookies;
 pub mod crypto;
 pub mod hash_pool;
+pub mod jwe;
 pub mod lockout;
 pub mod one_time;
 pub mod password_policy;

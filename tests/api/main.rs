@@ -10,6 +10,7 @@ mod cli;
 mod cookies;
 mod delivery;
 mod directory;
+mod encrypted_tokens;
 mod graphiql;
 mod hostile_input;
 mod introspection;
