@@ -123,3 +123,30 @@ async fn two_instances_on_one_database_agree_on_the_keys() {
     assert!(two.me(&from_one.access).await["errors"].is_null());
     assert_eq!(published(&one).await.0, published(&two).await.0);
 }
+
+#[tokio::test]
+async fn configured_keys_may_be_several_and_the_first_signs() {
+    use secrecy::ExposeSecret;
+    let first = idgate::auth::keys::generate_rsa_pem().unwrap_or_else(|e| panic!("{e:?}"));
+    let second = idgate::auth::keys::generate_rsa_pem().unwrap_or_else(|e| panic!("{e:?}"));
+    let pems = format!("{}\n{}", first.expose_secret(), second.expose_secret());
+    let app = TestApp::spawn_with(&[("jwt_private_key", json!(pems)), ("jwt_key_id", json!("current"))]).await;
+    let alice = app.signed_in("alice@example.com").await;
+    assert_eq!(kid_of(&alice), "current");
+    let (kids, _) = published(&app).await;
+    assert_eq!(kids.len(), 2, "{kids:?}");
+    let older = kids.iter().find(|k| *k != "current").cloned().unwrap_or_default();
+
+    // A token the second key signed (before it was moved to second place) still verifies.
+    let mut header = jsonwebtoken::decode_header(&alice.access).unwrap_or_else(|e| panic!("{e}"));
+    header.kid = Some(older);
+    let payload = alice.access.split('.').nth(1).unwrap_or_default();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    let key =
+        jsonwebtoken::EncodingKey::from_rsa_pem(second.expose_secret().as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let by_second = jsonwebtoken::encode(&header, &claims, &key).unwrap_or_else(|e| panic!("{e}"));
+    assert!(app.me(&by_second).await["errors"].is_null());
+}
