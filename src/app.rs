@@ -1,7 +1,15 @@
 //! The one bootstrap path: settings -> database (migrated), KV, mailer, clock, keys -> services
 //! -> schema -> router. `main` and every test go through [`App::build`].
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -21,6 +29,9 @@ pub struct App {
     listener: TcpListener,
     router: Router,
     shutdown_grace: Duration,
+    shutdown_delay: Duration,
+    /// Set when a stop begins: /readyz answers 503 from then on.
+    stopping: Arc<AtomicBool>,
 }
 
 impl App {
@@ -41,7 +52,9 @@ impl App {
         let services = Services::build(&settings, clock).await?;
         services.audit.spawn_pruning();
         let schema: IdgateSchema = schema::build_schema(services.clone(), &settings);
+        let stopping = Arc::new(AtomicBool::new(false));
         let router = http::router(HttpState {
+            stopping: Arc::clone(&stopping),
             schema,
             services,
             max_body_bytes: settings.max_body_bytes,
@@ -56,7 +69,13 @@ impl App {
             introspection_secret: settings.introspection_secret.clone(),
             issuer: settings.issuer().to_owned(),
         });
-        Ok(Self { listener, router, shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs) })
+        Ok(Self {
+            listener,
+            router,
+            shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs),
+            shutdown_delay: settings.shutdown_delay(),
+            stopping,
+        })
     }
 
     /// The bound port (useful when listening on port 0).
@@ -75,13 +94,22 @@ impl App {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `stop` completes, then drains as `run_until_stopped` does.
+    /// Serves until `stop` completes, then stops as a load balancer needs: /readyz turns 503 at
+    /// once while everything else is still served for the shutdown delay (traffic moves away),
+    /// then new connections are refused and in-flight requests get the grace period to finish.
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let grace = self.shutdown_grace;
+        let delay = self.shutdown_delay;
+        let stopping = self.stopping;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
             stop.await;
+            stopping.store(true, Ordering::SeqCst);
+            if !delay.is_zero() {
+                tracing::info!(seconds = delay.as_secs(), "stopping: /readyz reports unready; still serving");
+                tokio::time::sleep(delay).await;
+            }
             tracing::info!("shutting down: finishing in-flight requests");
             let _ = stopping_tx.send(());
         });

@@ -207,6 +207,9 @@ pub struct Settings {
     pub token_cache_capacity: usize,
     /// Seconds to finish in-flight requests after SIGTERM / Ctrl-C.
     pub shutdown_grace_secs: u64,
+    /// Seconds between a stop signal and the end of accepting requests, while /readyz already
+    /// answers 503 so the load balancer moves traffic away; unset: 5 in production, 0 otherwise.
+    pub shutdown_delay_secs: Option<u64>,
     /// Comma-separated browser origins allowed to call the API cross-origin (CORS); empty: none.
     pub cors_origins: String,
     /// Comma-separated addresses or CIDR networks of reverse proxies whose `Forwarded` /
@@ -381,6 +384,7 @@ impl Default for Settings {
             graphiql: None,
             token_cache_capacity: 10_000,
             shutdown_grace_secs: 20,
+            shutdown_delay_secs: None,
             cors_origins: String::new(),
             trusted_proxies: String::new(),
             lockout_threshold: 5,
@@ -668,6 +672,12 @@ impl Settings {
 
     fn development(&self) -> bool {
         self.env == Environment::Development
+    }
+
+    /// How long a stopping instance keeps serving while reporting unready.
+    pub fn shutdown_delay(&self) -> std::time::Duration {
+        let default = if self.development() { 0 } else { 5 };
+        std::time::Duration::from_secs(self.shutdown_delay_secs.unwrap_or(default))
     }
 
     /// Whether introspection is on: as set, else only in development.

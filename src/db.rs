@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
@@ -38,11 +38,31 @@ pub async fn connect(url: &str, max_connections: u32) -> AppResult<DatabaseConne
 
 /// Applies every pending migration over a connection of its own, closed afterwards, so that no
 /// pooled SQLite connection holds a schema from before the migration.
+///
+/// Instances starting together take turns, so the first applies the migrations and the others
+/// find nothing left to do: on PostgreSQL that one connection holds an advisory lock while it
+/// migrates; on SQLite it migrates inside one `BEGIN IMMEDIATE` transaction (the file's write
+/// lock, which also makes the whole run atomic), and the others wait on the busy timeout.
 pub async fn migrate(url: &str) -> AppResult<()> {
     let db = connect(url, 1).await?;
-    Migrator::up(&db, None).await.map_err(AppError::internal)?;
+    let (take, release_ok, release_failed) = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let unlock = format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})");
+            (format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"), unlock.clone(), unlock)
+        }
+        _ => ("BEGIN IMMEDIATE".to_owned(), "COMMIT".to_owned(), "ROLLBACK".to_owned()),
+    };
+    db.execute_unprepared(&take).await.map_err(AppError::internal)?;
+    let migrated = Migrator::up(&db, None).await.map_err(AppError::internal);
+    let release = if migrated.is_ok() { release_ok } else { release_failed };
+    let released = db.execute_unprepared(&release).await.map_err(AppError::internal);
+    migrated?;
+    released?;
     db.close().await.map_err(AppError::internal)
 }
+
+/// The advisory lock key idgate's migrations hold on PostgreSQL ("idgate" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6964_6761_7465;
 
 /// The violated unique constraint's description (names the index on PostgreSQL, the column on
 /// SQLite), if `err` is a unique violation.

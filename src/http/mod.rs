@@ -41,6 +41,8 @@ const INTROSPECTION_BODY_BYTES: usize = 16 * 1024;
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct HttpState {
+    /// Set once the instance is stopping: it reports unready so traffic moves away.
+    pub stopping: Arc<std::sync::atomic::AtomicBool>,
     pub schema: IdgateSchema,
     pub services: Services,
     pub max_body_bytes: usize,

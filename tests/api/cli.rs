@@ -77,3 +77,69 @@ fn schema_prints_the_sdl() {
     let sdl = String::from_utf8_lossy(&output.stdout);
     assert!(sdl.contains("login(input: LoginInput!): LoginResult!"), "{sdl}");
 }
+
+/// SIGTERM as a load balancer needs it: /readyz turns 503 at once while requests are still
+/// served for the shutdown delay, requests in flight finish, then the process exits cleanly.
+#[tokio::test]
+async fn sigterm_reports_unready_first_lets_requests_finish_then_exits() {
+    let dir = Arc::new(TempDir::new().unwrap_or_else(|e| panic!("{e}")));
+    let url = fresh_database(dir.path()).await;
+    let outbox = dir.path().join("outbox").display().to_string();
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.to_string())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut server = Command::new(env!("CARGO_BIN_EXE_idgate"))
+        .env("RUST_LOG", "warn")
+        .env("IDGATE_DATABASE_URL", &url)
+        .env("IDGATE_OUTBOX_DIR", &outbox)
+        .env("IDGATE_LISTEN", &listen)
+        .env("IDGATE_SHUTDOWN_DELAY_SECS", "2")
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run idgate: {e}"));
+    let base = format!("http://{listen}");
+    let client = reqwest::Client::new();
+    let status = |path: &'static str| {
+        let request = client.get(format!("{base}{path}")).send();
+        async move { request.await.map(|r| r.status().as_u16()).unwrap_or(0) }
+    };
+    for _ in 0..100 {
+        if status("/healthz").await == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status("/readyz").await, 200);
+
+    // A registration (a password hash: tens of milliseconds) is in flight when the signal comes.
+    let register = client
+        .post(format!("{base}/graphql"))
+        .json(&json!({
+            "query": "mutation($i: RegisterInput!) { register(input: $i) { user { email } } }",
+            "variables": { "i": { "email": "late@example.com", "password": PASSWORD } },
+        }))
+        .send();
+    let in_flight = tokio::spawn(register);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let signalled = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    assert!(signalled.is_ok_and(|s| s.success()));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(status("/readyz").await, 503, "unready as soon as the stop begins");
+    assert_eq!(status("/healthz").await, 200, "still serving during the delay");
+
+    let answered = in_flight.await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(answered.status().as_u16(), 200);
+    let body: serde_json::Value = answered.json().await.unwrap_or_default();
+    assert_eq!(body["data"]["register"]["user"]["email"], "late@example.com", "{body}");
+
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Ok(Some(code)) = server.try_wait() {
+            exited = Some(code);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(exited.is_some_and(|code| code.success()), "exits cleanly after the delay: {exited:?}");
+    assert_eq!(status("/healthz").await, 0, "and no longer listens");
+}

@@ -109,6 +109,17 @@ impl TestApp {
         Self::launch(dir, database_url, launch, ManualClock::new(Utc::now())).await
     }
 
+    /// Another instance of this app, as behind one load balancer: the same database, KV (the
+    /// same Redis prefix, or the database's own table), outbox, clock and public URL (and so the
+    /// tokens' issuer), on its own port.
+    pub async fn sibling(&self) -> Self {
+        let mut launch = self.launch.clone();
+        if !launch.pairs.iter().any(|(key, _)| key == "public_url") {
+            launch.pairs.push(("public_url".to_owned(), Value::String(self.address.clone())));
+        }
+        Self::launch(Arc::clone(&self.dir), self.database_url.clone(), launch, self.clock.clone()).await
+    }
+
     /// Stops this app gracefully (as SIGTERM would) and starts a new one on the same address,
     /// database, KV, outbox and clock: a restart. (The same address keeps the default public
     /// URL, and with it the tokens' issuer, unchanged.)

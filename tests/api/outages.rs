@@ -62,3 +62,65 @@ async fn with_redis_down_limited_operations_refuse_with_503_and_recover_when_it_
     assert!(registered["errors"].is_null(), "{registered}");
     assert_eq!(readyz(&app).await.0, 200);
 }
+
+/// PostgreSQL drops every connection of the pool (a restart, a failover, an operator's
+/// `pg_terminate_backend`) while requests run: they fail cleanly or succeed, and the pool
+/// recovers on its own. SQLite has no server connections to lose, so this runs on the
+/// PostgreSQL setup.
+#[tokio::test]
+async fn killed_database_connections_fail_requests_cleanly_and_the_pool_recovers() {
+    let Ok(server) = std::env::var("IDGATE_TEST_DATABASE_URL") else { return };
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn().await;
+    let tokens = app.signed_in("ada@example.com").await;
+    let database = app.database_url.rsplit('/').next().unwrap_or_default().to_owned();
+    let admin = sea_orm::Database::connect(&server).await.unwrap_or_else(|e| panic!("{e}"));
+    let kill = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+    );
+
+    let load = async {
+        let mut outcomes = Vec::new();
+        for _ in 0..40 {
+            let response = app
+                .client
+                .post(format!("{}/graphql", app.address))
+                .bearer_auth(&tokens.access)
+                .json(&json!({ "query": "{ me { email } }" }))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or_else(|e| panic!("{e}"));
+            outcomes.push((status, body));
+        }
+        outcomes
+    };
+    let killing = async {
+        for _ in 0..3 {
+            tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+            admin.execute_unprepared(&kill).await.unwrap_or_else(|e| panic!("{e}"));
+        }
+    };
+    let (outcomes, ()) = tokio::join!(load, killing);
+    for (status, body) in &outcomes {
+        assert_eq!(*status, 200, "{body}");
+        let clean = body["errors"].is_null() && body["data"]["me"]["email"] == "ada@example.com"
+            || (error_code(body) == "INTERNAL" && body["errors"][0]["message"] == "internal error");
+        assert!(clean, "a request during the outage either works or fails without detail: {body}");
+    }
+
+    // Afterwards, the pool has replaced its connections: everything works, no restart.
+    admin.execute_unprepared(&kill).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut recovered = false;
+    for _ in 0..20 {
+        if app.me(&tokens.access).await["errors"].is_null() && readyz(&app).await.0 == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "the pool recovers on its own");
+    let (status, body) = post(&app, "mutation { logoutAll }", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+}
