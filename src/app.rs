@@ -52,6 +52,17 @@ impl App {
         let services = Services::build(&settings, clock).await?;
         services.audit.spawn_pruning();
         let schema: IdgateSchema = schema::build_schema(services.clone(), &settings);
+        if let Some(address) = settings.metrics_listen {
+            let listener = TcpListener::bind(address)
+                .await
+                .map_err(|e| AppError::internal(format!("cannot listen on {address} for metrics: {e}")))?;
+            tracing::info!(%address, "metrics are served at /metrics");
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, http::metrics_router()).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
         let stopping = Arc::new(AtomicBool::new(false));
         let router = http::router(HttpState {
             stopping: Arc::clone(&stopping),
@@ -68,6 +79,7 @@ impl App {
             jwks_max_age: settings.key_refresh_secs,
             introspection_secret: settings.introspection_secret.clone(),
             issuer: settings.issuer().to_owned(),
+            metrics_token: settings.metrics_token.clone(),
         });
         Ok(Self {
             listener,

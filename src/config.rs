@@ -72,6 +72,16 @@ pub enum LoginOtp {
     Off,
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    /// One JSON object per line, with the request's span fields.
+    Json,
+}
+
 /// Whether access tokens are encrypted (JWE) around their signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -137,6 +147,14 @@ pub struct Settings {
     pub session_idle_timeout_secs: u64,
     /// How long a just-rotated refresh token still works (for clients racing two refreshes).
     pub refresh_reuse_grace_secs: u64,
+    /// `text` or `json` (read before the settings, to log their errors too; listed here so
+    /// that it is validated and documented with the rest).
+    pub log_format: LogFormat,
+    /// A separate address serving only /metrics (no authentication: bind it to an internal
+    /// interface); unset: no metrics listener.
+    pub metrics_listen: Option<SocketAddr>,
+    /// A bearer token that opens /metrics on the public port; unset: /metrics is not there.
+    pub metrics_token: Option<SecretString>,
     /// `off` or `dir`: access tokens as JWE (dir + A256GCM) around the signed JWT.
     pub access_token_encryption: TokenEncryption,
     /// The 256-bit token encryption key, base64 (standard or URL-safe).
@@ -352,6 +370,9 @@ impl Default for Settings {
             session_idle_timeout_secs: 14 * 24 * 3600,
             max_sessions_per_user: 0,
             key_refresh_secs: 60,
+            log_format: LogFormat::Text,
+            metrics_listen: None,
+            metrics_token: None,
             access_token_encryption: TokenEncryption::Off,
             token_encryption_key: None,
             refresh_reuse_grace_secs: 0,

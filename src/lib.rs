@@ -30,4 +30,5 @@ pub mod security; // password hashing pool, password policy, codes, crypto helpe
 pub mod services; // Services: every feature service, wired once from the settings
 pub mod sessions; // session rows and the one way to end sessions
 pub mod social; // sign-in with Google, Facebook, GitHub and any OpenID Connect provider
+pub mod telemetry; // Prometheus metrics, counted where things happen, read by /metrics
 pub mod users; // the users table and the rules about users several features enforce

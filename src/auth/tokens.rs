@@ -19,6 +19,7 @@ use crate::{
     domain::{Principal, Role, UserId},
     error::{AppError, AppResult},
     security::jwe::TokenCipher,
+    telemetry,
 };
 
 /// Clock skew tolerated between idgate instances and resource servers, in seconds.
@@ -143,7 +144,9 @@ impl TokenService {
     pub fn verify_claims(&self, token: &str) -> AppResult<Arc<AccessClaims>> {
         let now = self.clock.now().timestamp();
         let fingerprint: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(claims) = self.verified.get(&fingerprint) {
+        let cached = self.verified.get(&fingerprint);
+        telemetry::metrics().token_cache_lookup(cached.is_some());
+        if let Some(claims) = cached {
             if claims.exp + LEEWAY_SECS > now {
                 return Ok(claims);
             }

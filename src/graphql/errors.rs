@@ -5,7 +5,7 @@
 
 use async_graphql::{Response, ServerError};
 
-use crate::error::AppError;
+use crate::{error::AppError, telemetry};
 
 /// Codes for errors that do not come from a service.
 pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
@@ -30,10 +30,14 @@ fn annotate(error: &mut ServerError) {
                 AppError::OtpInvalid { attempts_remaining } => extensions.set("attemptsRemaining", *attempts_remaining),
                 AppError::Provider(provider) => extensions.set("provider", provider.as_str()),
                 AppError::Internal(source) => {
+                    if from_database(source.as_ref()) {
+                        telemetry::metrics().store_error("database");
+                    }
                     tracing::error!(error = %chain(source.as_ref()), path = ?error.path, "internal error");
                     error.message = app.to_string();
                 }
                 AppError::Unavailable(source) => {
+                    telemetry::metrics().store_error("kv");
                     tracing::warn!(error = %chain(source.as_ref()), path = ?error.path, "a shared part is unreachable");
                     error.message = app.to_string();
                 }
@@ -50,6 +54,18 @@ fn annotate(error: &mut ServerError) {
         }
     }
     error.extensions = Some(extensions);
+}
+
+/// Whether a database error is among the causes.
+fn from_database(source: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(source);
+    while let Some(error) = next {
+        if error.is::<sea_orm::DbErr>() {
+            return true;
+        }
+        next = error.source();
+    }
+    false
 }
 
 /// An error and its causes, one line.

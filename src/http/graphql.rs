@@ -39,6 +39,7 @@ use crate::{
         viewer::Viewer,
     },
     security::cookies::{CSRF_HEADER, RequestCookies},
+    telemetry::{self, LoginLabels, OperationLabels, RequestLabels},
 };
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -131,7 +132,7 @@ pub async fn post(
     {
         return refused;
     }
-    execute(&state, admitted.request, &headers, peer, format).await
+    execute(&state, admitted, &headers, peer, format).await
 }
 
 /// POST /graphql with `multipart/form-data`: an `operations` part (one GraphQL request in
@@ -173,7 +174,7 @@ async fn post_multipart(state: &HttpState, peer: SocketAddr, headers: &HeaderMap
         return plain(StatusCode::BAD_REQUEST, "send at most one file per request");
     }
     match admit(state, request, format) {
-        Ok(admitted) => execute(state, admitted.request, headers, peer, format).await,
+        Ok(admitted) => execute(state, admitted, headers, peer, format).await,
         Err(refused) => *refused,
     }
 }
@@ -230,7 +231,7 @@ pub async fn get(
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&state, admitted.request, &headers, peer, format).await
+    execute(&state, admitted, &headers, peer, format).await
 }
 
 /// Any other method on /graphql.
@@ -254,6 +255,23 @@ struct Admitted {
     request: async_graphql::Request,
     /// Whether the operation to run writes (GET refuses those).
     mutation: bool,
+    /// The first root field of the operation to run, for metrics and logs once validation has
+    /// shown it is one of the schema's.
+    root_field: String,
+}
+
+/// The name of the first root field of the operation a request would run.
+fn root_field(document: &ExecutableDocument, operation_name: Option<&str>) -> String {
+    let operation = document
+        .operations
+        .iter()
+        .find(|(name, _)| operation_name.is_none() || name.map(|n| n.as_str()) == operation_name);
+    let first = operation.and_then(|(_, op)| op.node.selection_set.node.items.first().map(|s| s.node.clone()));
+    match first {
+        Some(Selection::Field(field)) => field.node.name.node.to_string(),
+        Some(_) => "fragment".to_owned(),
+        None => "invalid".to_owned(),
+    }
 }
 
 /// Checks a request's document before the schema sees it: brackets nested too deeply are
@@ -283,8 +301,9 @@ fn admit(state: &HttpState, mut request: async_graphql::Request, format: Format)
         return Err(Box::new(plain(StatusCode::BAD_REQUEST, "an Upload value must name a file sent with the request")));
     }
     let mutation = is_mutation(&document, request.operation_name.as_deref());
+    let root_field = root_field(&document, request.operation_name.as_deref());
     request.set_parsed_query(document);
-    Ok(Admitted { request, mutation })
+    Ok(Admitted { request, mutation, root_field })
 }
 
 /// The parser's own message draws the submitted text around the error; a client gets only the
@@ -314,13 +333,18 @@ fn request_error(format: Format, code: &'static str, message: String, locations:
 
 async fn execute(
     state: &HttpState,
-    request: async_graphql::Request,
+    admitted: Admitted,
     headers: &HeaderMap,
     peer: SocketAddr,
     format: Format,
 ) -> Response {
+    let started = std::time::Instant::now();
+    let request = admitted.request;
     let cookies = state.services.cookies.read(headers);
     let viewer = resolve_viewer(state, headers, &cookies).await;
+    if let Some(principal) = viewer.principal() {
+        tracing::Span::current().record("user", tracing::field::display(principal.user_id));
+    }
     let client = ClientInfo {
         ip: Some(state.proxies.client_ip(peer.ip(), headers).to_string()),
         user_agent: headers
@@ -334,7 +358,31 @@ async fn execute(
     };
     let mut response = state.schema.execute(request.data(viewer).data(client).data(cookies)).await;
     errors::finalize(&mut response);
+    observe(&admitted.root_field, &response, started.elapsed());
     render(format, response)
+}
+
+/// Counts the request (and a sign-in's outcome) and names it in the request's log span.
+fn observe(root_field: &str, response: &async_graphql::Response, took: std::time::Duration) {
+    let code = response.errors.first().and_then(|e| match e.extensions.as_ref()?.get("code")? {
+        Value::String(code) => Some(code.clone()),
+        _ => None,
+    });
+    // A document that failed validation may name fields the schema lacks: never a label.
+    let operation = if errors::is_request_error(response) { "invalid" } else { root_field };
+    let outcome = code.clone().unwrap_or_else(|| "ok".to_owned());
+    let span = tracing::Span::current();
+    span.record("operation", operation);
+    span.record("outcome", outcome.as_str());
+    let metrics = telemetry::metrics();
+    let labels = RequestLabels { operation: operation.to_owned(), outcome };
+    metrics.requests.get_or_create(&labels).inc();
+    let labels = OperationLabels { operation: operation.to_owned() };
+    metrics.request_seconds.get_or_create(&labels).observe(took.as_secs_f64());
+    if matches!(operation, "login" | "verifyOtp" | "socialAuth" | "requestPhoneLogin") {
+        let outcome = code.map_or_else(|| "success".to_owned(), |code| code.to_lowercase());
+        metrics.logins.get_or_create(&LoginLabels { method: operation.to_owned(), outcome }).inc();
+    }
 }
 
 /// Serialises a GraphQL response in the negotiated format. A request error (nothing executed)

@@ -63,7 +63,62 @@ pub struct HttpState {
     pub introspection_secret: Option<secrecy::SecretString>,
     /// The tokens' issuer, named in introspection answers.
     pub issuer: String,
+    /// Opens /metrics on this port as a bearer token; None: /metrics is not served here.
+    pub metrics_token: Option<secrecy::SecretString>,
 }
+
+/// The routes of the metrics listener (IDGATE_METRICS_LISTEN): /metrics, unauthenticated.
+pub fn metrics_router() -> Router {
+    Router::new().route("/metrics", get(|| async { metrics_text() }))
+}
+
+/// GET /metrics on the public port: only with IDGATE_METRICS_TOKEN as bearer; otherwise it is
+/// not there (404) or refused (401).
+async fn metrics(State(state): State<Arc<HttpState>>, headers: axum::http::HeaderMap) -> Response {
+    use secrecy::ExposeSecret;
+    let Some(token) = &state.metrics_token else { return StatusCode::NOT_FOUND.into_response() };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !crate::security::crypto::constant_time_eq(presented.trim().as_bytes(), token.expose_secret().as_bytes()) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    metrics_text()
+}
+
+fn metrics_text() -> Response {
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(header::CONTENT_TYPE, content_type)], crate::telemetry::metrics().render()).into_response()
+}
+
+/// Names every request: a client's `X-Request-Id` when it is a plain token (letters, digits,
+/// `-`, `_`, `.`; at most 64), else a new UUID. The id goes into the request's log span and
+/// back in the response's `X-Request-Id`.
+async fn request_id(mut request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let given = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| {
+            (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+        .map(str::to_owned);
+    let id = given.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// The id [`request_id`] gave a request.
+#[derive(Clone)]
+struct RequestId(String);
 
 /// The application's routes and middleware.
 pub fn router(state: HttpState) -> Router {
@@ -91,9 +146,11 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/metrics", get(metrics))
         .route(
             "/oauth/introspect",
-            axum::routing::post(introspect::introspect).layer(axum::extract::DefaultBodyLimit::max(INTROSPECTION_BODY_BYTES)),
+            axum::routing::post(introspect::introspect)
+                .layer(axum::extract::DefaultBodyLimit::max(INTROSPECTION_BODY_BYTES)),
         )
         .route("/media/{file}", get(media::avatar))
         .route("/verify-email", get(links::verify_email_page).post(links::verify_email_submit))
@@ -105,9 +162,29 @@ pub fn router(state: HttpState) -> Router {
         }))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
         // Spans name the path only: a query string may carry a GraphQL document or variables.
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
-        }))
+        // The GraphQL handler fills in the operation, the caller and the outcome.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &axum::http::Request<_>| {
+                    let id = request.extensions().get::<RequestId>().map(|id| id.0.as_str()).unwrap_or_default();
+                    tracing::info_span!(
+                        "request",
+                        request_id = %id,
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        operation = tracing::field::Empty,
+                        user = tracing::field::Empty,
+                        outcome = tracing::field::Empty,
+                    )
+                })
+                .on_request(())
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new()
+                        .level(tracing::Level::INFO)
+                        .latency_unit(tower_http::LatencyUnit::Millis),
+                ),
+        )
+        .layer(axum::middleware::from_fn(request_id))
         // Outermost, so the answers of the layers above (CORS preflights, timeouts, panics) get
         // the headers too.
         .layer(axum::middleware::map_response(default_security_headers))

@@ -18,7 +18,10 @@ use std::{
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, context};
 
 use super::mail::OutgoingMail;
-use crate::error::{AppError, AppResult};
+use crate::{
+    error::{AppError, AppResult},
+    telemetry,
+};
 
 /// A message to render; each variant has its own template name. Holds codes: no `Debug`, so it
 /// cannot end up in a log by accident.
@@ -50,6 +53,14 @@ pub enum Message<'a> {
 }
 
 impl Message<'_> {
+    /// Whether the message carries a one-time code (counted as sent when rendered for sending).
+    fn carries_code(&self) -> bool {
+        matches!(
+            self,
+            Self::LoginCode { .. } | Self::VerifyEmail { .. } | Self::PasswordReset { .. } | Self::PhoneCode { .. }
+        )
+    }
+
     /// The template name: `templates/<locale>/<name>.<ext>`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -191,6 +202,9 @@ impl Templates {
     /// Errors: INTERNAL when the message has no mail templates (an SMS-only message) or fails to
     /// render.
     pub fn render(&self, message: Message<'_>, locale: Option<&str>, to: &str) -> AppResult<OutgoingMail> {
+        if message.carries_code() {
+            telemetry::metrics().code_sent("email");
+        }
         let locale = pick_locale(locale);
         let context = message.context();
         let subject = self.render_one(locale, message.name(), "subject", &context)?;
@@ -209,6 +223,9 @@ impl Templates {
     ///
     /// Errors: INTERNAL when the template fails to render.
     pub fn render_sms(&self, message: Message<'_>, locale: Option<&str>) -> AppResult<String> {
+        if message.carries_code() {
+            telemetry::metrics().code_sent("sms");
+        }
         let text = self.render_one(pick_locale(locale), message.name(), "txt", &message.context())?;
         Ok(text.trim().to_owned())
     }

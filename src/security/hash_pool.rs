@@ -10,7 +10,10 @@ use thread_priority::{
 };
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::error::{AppError, AppResult};
+use crate::{
+    error::{AppError, AppResult},
+    telemetry,
+};
 
 /// Runs CPU-heavy jobs off the async threads at idle priority.
 pub struct HashPool {
@@ -49,7 +52,12 @@ impl HashPool {
         let permit =
             Arc::clone(&self.admission).try_acquire_owned().map_err(|_| AppError::RateLimited { retry_after: 1 })?;
         let (done, result) = oneshot::channel();
+        let metrics = telemetry::metrics();
+        metrics.hash_queue.inc();
+        let queued = std::time::Instant::now();
         self.pool.spawn(move || {
+            metrics.hash_queue.dec();
+            metrics.hash_wait_seconds.observe(queued.elapsed().as_secs_f64());
             let _permit = permit;
             // The receiver is gone only if the request was cancelled; nothing to report then.
             let _ = done.send(job());

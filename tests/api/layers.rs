@@ -15,7 +15,7 @@ const FEATURES: [&str; 6] = ["accounts", "admin", "audit", "auth", "media", "soc
 fn rank(module: &str, in_graphql_file: bool) -> Option<u32> {
     let feature_rank = |base: u32| if in_graphql_file { 50 } else { base };
     Some(match module {
-        "error" | "clock" => 0,
+        "error" | "clock" | "telemetry" => 0,
         "config" => 1,
         "domain" | "entity" | "client" => 2,
         "db" => 3,

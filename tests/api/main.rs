@@ -19,6 +19,7 @@ mod keys;
 mod layers;
 mod lockout;
 mod login;
+mod metrics;
 mod outages;
 mod phone;
 mod production;
