@@ -97,14 +97,9 @@ pub struct AccountsQuery;
 impl AccountsQuery {
     /// The caller. Errors: UNAUTHENTICATED.
     async fn me(&self, ctx: &Context<'_>) -> Result<UserView> {
-        let principal = ctx.data::<Viewer>()?.require()?;
-        let services = ctx.data::<Services>()?;
-        // A caller whose account is gone is signed out; any other failure is ours to report.
-        let user = services.accounts.get(principal.user_id).await.map_err(|e| match e {
-            AppError::NotFound(_) => AppError::Unauthenticated,
-            other => other,
-        })?;
-        Ok(UserView::seen(user))
+        // The token check read the account in the same query as the session.
+        let account = ctx.data::<Viewer>()?.account().ok_or(AppError::Unauthenticated)?;
+        Ok(UserView::seen(account.clone()))
     }
 }
 

@@ -478,18 +478,19 @@ impl AuthService {
     /// Errors: UNAUTHENTICATED.
     ///
     /// One query reads the session with its account, so the database is the truth for
-    /// revocation on every instance and across restarts. The principal's role is the account's
-    /// role as it is now: the token's role claim is a hint for other services, so a demoted
-    /// admin's token loses its power at once.
-    pub async fn authenticate(&self, access_token: &str) -> AppResult<Principal> {
+    /// revocation on every instance and across restarts, and the account comes back with the
+    /// principal (resolvers such as `me` need no second read). The principal's role is the
+    /// account's role as it is now: the token's role claim is a hint for other services, so a
+    /// demoted admin's token loses its power at once.
+    pub async fn authenticate(&self, access_token: &str) -> AppResult<(Principal, User)> {
         let principal = self.tokens.verify(access_token)?;
         let standing = repo::session_standing(&self.db, principal.session_id, principal.user_id)
             .await?
             .ok_or(AppError::Unauthenticated)?;
-        if standing.revoked || !standing.active || self.clock.now() >= standing.expires_at {
+        if standing.revoked || !standing.user.is_active || self.clock.now() >= standing.expires_at {
             return Err(AppError::Unauthenticated);
         }
-        Ok(Principal { role: standing.role, ..principal })
+        Ok((Principal { role: standing.user.role, ..principal }, standing.user))
     }
 
     /// Whether a token (access or refresh) is live now, and what it stands for: the answer a
@@ -521,7 +522,7 @@ impl AuthService {
 
     async fn access_token_info(&self, token: &str) -> AppResult<TokenInfo> {
         let claims = self.tokens.verify_claims(token)?;
-        let principal = self.authenticate(token).await?;
+        let (principal, _) = self.authenticate(token).await?;
         let at = |secs: i64| DateTime::from_timestamp(secs, 0).ok_or(AppError::Unauthenticated);
         Ok(TokenInfo {
             token_type: TokenType::Access,
@@ -545,13 +546,13 @@ impl AuthService {
         }
         let standing = repo::session_standing(&self.db, session_id, record.session.user_id)
             .await?
-            .filter(|s| s.active)
+            .filter(|s| s.user.is_active)
             .ok_or(AppError::Unauthenticated)?;
         Ok(TokenInfo {
             token_type: TokenType::Refresh,
             subject: record.session.user_id,
             session_id,
-            role: standing.role,
+            role: standing.user.role,
             issued_at: record.rotated_at,
             expires_at: record.session.expires_at,
         })

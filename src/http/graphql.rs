@@ -560,7 +560,7 @@ async fn resolve_viewer(state: &HttpState, headers: &HeaderMap, cookies: &Reques
     };
     let Some(token) = token else { return Viewer::Rejected };
     match state.services.auth.authenticate(token).await {
-        Ok(principal) => Viewer::Authenticated(principal),
+        Ok((principal, account)) => Viewer::Authenticated(principal, Arc::new(account)),
         Err(crate::error::AppError::Internal(e) | crate::error::AppError::Unavailable(e)) => {
             tracing::error!(error = %e, "could not check an access token");
             Viewer::Rejected

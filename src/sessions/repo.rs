@@ -4,13 +4,13 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
 
 use crate::{
-    domain::{Role, Session, UserId},
+    domain::{Session, User, UserId},
     entity::{sessions, users},
     error::{AppError, AppResult},
 };
@@ -37,37 +37,31 @@ fn to_session(row: &sessions::Model) -> Session {
     }
 }
 
-/// What the per-request token check needs to know of a session and its account.
+/// What the per-request token check needs to know of a session, with its account as it is now.
 pub struct SessionStanding {
     pub revoked: bool,
     pub expires_at: DateTime<Utc>,
-    pub role: Role,
-    pub active: bool,
+    pub user: User,
 }
 
-/// Revoked-at, expires-at, role, active: the columns [`session_standing`] reads.
-type StandingRow = (Option<DateTime<Utc>>, DateTime<Utc>, String, bool);
-
-/// The standing of session `id` if it belongs to `user`, in one query (session joined with its
-/// account): the database, not a cache, decides whether an access token's session is live.
+/// The standing of session `id` if it belongs to `user`, with the account, in one query
+/// (session joined with its account): the database, not a cache, decides whether an access
+/// token's session is live, and the same round trip hands resolvers the caller's account.
 pub async fn session_standing(db: &impl ConnectionTrait, id: Uuid, user: UserId) -> AppResult<Option<SessionStanding>> {
-    let row: Option<StandingRow> = sessions::Entity::find_by_id(id)
+    // `all` rather than `one`: a primary-key lookup needs no `LIMIT ?`, a bound value SQLite
+    // would otherwise see in this hottest statement.
+    let rows = sessions::Entity::find_by_id(id)
         .filter(sessions::Column::UserId.eq(user.0))
-        .join(JoinType::InnerJoin, sessions::Relation::User.def())
-        .select_only()
-        .column(sessions::Column::RevokedAt)
-        .column(sessions::Column::ExpiresAt)
-        .column(users::Column::Role)
-        .column(users::Column::IsActive)
-        .into_tuple()
-        .one(db)
+        .find_also_related(users::Entity)
+        .all(db)
         .await
         .map_err(AppError::internal)?;
-    Ok(row.map(|(revoked_at, expires_at, role, active)| SessionStanding {
-        revoked: revoked_at.is_some(),
-        expires_at,
-        role: Role::from_db(&role),
-        active,
+    Ok(rows.into_iter().next().and_then(|(session, account)| {
+        Some(SessionStanding {
+            revoked: session.revoked_at.is_some(),
+            expires_at: session.expires_at,
+            user: crate::users::repo::to_user(account?),
+        })
     }))
 }
 
