@@ -273,6 +273,20 @@ pub async fn set_password_hash(
     row.update(db).await.map(drop).map_err(AppError::internal)
 }
 
+/// Replaces the password hash `old` with `new`, only while `old` is still the stored one (so a
+/// password changed meanwhile is kept); whether it did. Changes nothing else: a rehash of the
+/// same password is no change to the account.
+pub async fn replace_password_hash(db: &impl ConnectionTrait, id: UserId, old: &str, new: String) -> AppResult<bool> {
+    let result = users::Entity::update_many()
+        .col_expr(users::Column::PasswordHash, sea_orm::sea_query::Expr::value(new))
+        .filter(users::Column::Id.eq(id.0))
+        .filter(users::Column::PasswordHash.eq(old))
+        .exec(db)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(result.rows_affected == 1)
+}
+
 /// Removes every way but the email to sign in: the password and the phone. For an account
 /// taken over by the proven owner of its address (see `identities::link_proven`).
 pub async fn clear_credentials(db: &impl ConnectionTrait, id: UserId, now: DateTime<Utc>) -> AppResult<()> {
