@@ -92,6 +92,19 @@ pub async fn find_credentials(db: &impl ConnectionTrait, email: &str) -> AppResu
     }))
 }
 
+/// Whether an account has `email` (stored lowercased, as `Email` parses it).
+pub async fn email_taken(db: &impl ConnectionTrait, email: &str) -> AppResult<bool> {
+    let found = users::Entity::find()
+        .select_only()
+        .column(users::Column::Id)
+        .filter(users::Column::Email.eq(email))
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(found.is_some())
+}
+
 pub async fn username_taken(db: &impl ConnectionTrait, username: &str) -> AppResult<bool> {
     let found =
         users::Entity::find().filter(users::Column::Username.eq(username)).one(db).await.map_err(AppError::internal)?;
