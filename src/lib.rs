@@ -22,6 +22,7 @@ pub mod error; // AppError, the one error every service returns
 pub mod graphql; // shared GraphQL support: limits, errors, guards, Viewer, User and Session
 pub mod http; // axum routes: /graphql, GraphiQL, health, JWKS, mail-link pages, media
 pub mod identities; // social identities: (provider, subject) -> account, and the linking rule
+pub mod import; // moving users in from a Django project (`idgate import-users`)
 pub mod kv; // ephemeral state with TTLs: Redis or a table in the database
 pub mod media; // avatar images: validation, re-encoding, storage
 pub mod notify; // outgoing mail and text messages, and their templates

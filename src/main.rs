@@ -1,15 +1,20 @@
 //! The idgate command line: a thin shim over the library.
 
-use std::{io::Read, process::ExitCode};
+use std::{
+    io::Read,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use idgate::{
     app::App,
     auth::keys::{KeyState, KeyStore},
     clock::SystemClock,
     config::Settings,
     db,
-    domain::{Email, Password},
+    domain::{Email, Password, Role},
+    import::{self, ImportOptions, read::Format},
     services::Services,
 };
 use secrecy::ExposeSecret;
@@ -47,6 +52,33 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Import the users of a Django project: the JSON of `manage.py dumpdata auth.user`, or a
+    /// CSV with its columns. All or nothing; accounts that exist (by email) are left alone.
+    ImportUsers {
+        /// The export to read.
+        file: PathBuf,
+        /// Check the file and report what would be imported, writing nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The file's format [default: from its extension].
+        #[arg(long, value_enum)]
+        format: Option<ImportFormat>,
+        /// The role of Django staff (`is_staff`) who are not superusers.
+        #[arg(long, value_enum, default_value_t = StaffRole::Admin)]
+        staff_role: StaffRole,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ImportFormat {
+    Json,
+    Csv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StaffRole {
+    Admin,
+    User,
 }
 
 #[derive(Subcommand)]
@@ -118,6 +150,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Keys { action } => manage_keys(&settings, action).await,
+        Command::ImportUsers { file, dry_run, format, staff_role } => {
+            let format = match format {
+                Some(ImportFormat::Json) => Format::Json,
+                Some(ImportFormat::Csv) => Format::Csv,
+                None => Format::from_file_name(&file.to_string_lossy())
+                    .ok_or("cannot tell the format from the file name: pass --format json or --format csv")?,
+            };
+            let staff_role = match staff_role {
+                StaffRole::Admin => Role::Admin,
+                StaffRole::User => Role::User,
+            };
+            import_users(&settings, &file, format, ImportOptions { dry_run, staff_role }).await
+        }
         Command::Schema => Ok(()),
     }
 }
@@ -153,6 +198,27 @@ async fn manage_keys(settings: &Settings, action: KeysAction) -> Result<(), Stri
             store.retire(&kid, now).await.map_err(describe)?;
             println!("{kid} retired; instances drop it within {} s", settings.key_refresh_secs);
         }
+    }
+    Ok(())
+}
+
+async fn import_users(settings: &Settings, file: &Path, format: Format, options: ImportOptions) -> Result<(), String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let rows = import::read::read(&text, format).map_err(|e| format!("{}: {}", file.display(), describe(e)))?;
+    let url = settings.database_url.expose_secret();
+    db::migrate(url).await.map_err(describe)?;
+    let connection = db::connect(url, 2).await.map_err(describe)?;
+    let report = import::run(&connection, rows, options, chrono::Utc::now()).await.map_err(|e| match e {
+        idgate::error::AppError::Conflict { field } => {
+            format!(
+                "an account with one of the file's {field}s was created meanwhile; nothing was imported: run it again"
+            )
+        }
+        other => format!("nothing was imported: {}", describe(other)),
+    })?;
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{report}");
     }
     Ok(())
 }

@@ -151,6 +151,10 @@ impl AuthService {
     /// ACCOUNT_LOCKED and a wrong one INVALID_CREDENTIALS, counting nothing; otherwise each
     /// attempt reserves a slot before the password is verified, and the wrong password that
     /// fills the count locks the account.
+    ///
+    /// A correct password checked against a hash imported from Django is hashed again with
+    /// argon2id and stored before the login goes on (whatever the account's state), so each
+    /// imported hash serves one successful login at most.
     pub async fn login(
         &self,
         email: Email,
@@ -180,9 +184,13 @@ impl AuthService {
             // A parallel attempt is filling the count: answer as a wrong password, unverified.
             return Err(AppError::InvalidCredentials);
         };
+        let imported = hash.clone().filter(|h| Passwords::needs_rehash(h));
         let matched = self.passwords.verify(password.secret(), hash).await?;
         if matched {
             self.lockout.clear(email.as_str()).await?;
+            if let (Some(imported), Some(user)) = (imported, &user) {
+                self.rehash(user.id, &imported, &password).await?;
+            }
         } else if let (true, Some(user)) = (last, &user) {
             self.lock(user, client).await?;
         }
@@ -224,6 +232,17 @@ impl AuthService {
                 Ok(LoginOutcome::ChallengeSent(self.start_challenge(target, locale, device_name).await?))
             }
         }
+    }
+
+    /// Replaces an imported (Django) hash that just proved `password` with idgate's argon2id,
+    /// so the imported hash is gone after the first correct password. Only while `imported` is
+    /// still stored: a password changed in between is kept.
+    async fn rehash(&self, id: UserId, imported: &str, password: &Password) -> AppResult<()> {
+        let hash = self.passwords.hash(password.secret()).await?;
+        if users::replace_password_hash(&self.db, id, imported, hash).await? {
+            tracing::info!(user = %id, "an imported password hash was replaced by argon2id");
+        }
+        Ok(())
     }
 
     /// Starts a passwordless login by SMS. Answers the same challenge whether or not the number

@@ -1,6 +1,11 @@
 //! Password hashing with argon2id (OWASP Password Storage Cheat Sheet parameters by default),
 //! always on the [`HashPool`]. Verification against a missing hash runs against a dummy hash of
 //! the same parameters, so "no such user" costs what "wrong password" costs.
+//!
+//! A stored hash is idgate's own PHC string (`$argon2id$...`) or, for an account imported from
+//! Django, Django's (`pbkdf2_sha256$...`; see [`super::django_hashes`]), told apart by the
+//! leading `$`. Both verify on the pool; a login replaces a Django hash that proved the password
+//! ([`Passwords::needs_rehash`]).
 
 use std::sync::Arc;
 
@@ -10,7 +15,7 @@ use argon2::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use super::hash_pool::HashPool;
+use super::{django_hashes::DjangoHash, hash_pool::HashPool};
 use crate::error::{AppError, AppResult};
 
 /// Argon2id cost parameters.
@@ -57,10 +62,19 @@ impl Passwords {
         self.pool.run(move || hash_with(params, &password)).await?
     }
 
-    /// Whether `password` matches `stored`; with no stored hash, burns the same time and fails.
+    /// Whether `password` matches `stored` (idgate's argon2id or an imported Django hash); with
+    /// no stored hash, burns the same time and fails. A Django hash idgate cannot verify (none
+    /// is imported) matches nothing.
     pub async fn verify(&self, password: SecretString, stored: Option<String>) -> AppResult<bool> {
         let params = self.params.clone();
         let (stored, real) = match stored {
+            Some(hash) if needs_rehash(&hash) => {
+                let Some(django) = DjangoHash::parse(&hash) else {
+                    tracing::warn!("a stored password hash has an unknown format; it matches no password");
+                    return Ok(false);
+                };
+                return self.pool.run(move || django.verify(password.expose_secret().as_bytes())).await;
+            }
             Some(hash) => (hash, true),
             None => (self.dummy_hash.to_string(), false),
         };
@@ -74,10 +88,21 @@ impl Passwords {
         Ok(matched && real)
     }
 
+    /// Whether `stored` is not idgate's own hash (an imported Django hash): once it has proved
+    /// a password, that password should be hashed again with [`hash`](Self::hash).
+    pub fn needs_rehash(stored: &str) -> bool {
+        needs_rehash(stored)
+    }
+
     /// Threads hashing in parallel (for the benchmark and the start-up log).
     pub fn threads(&self) -> usize {
         self.pool.threads()
     }
+}
+
+/// idgate's PHC strings start with `$`; Django's never do.
+fn needs_rehash(stored: &str) -> bool {
+    !stored.starts_with('$')
 }
 
 fn argon2(params: Params) -> Argon2<'static> {

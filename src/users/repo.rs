@@ -92,6 +92,19 @@ pub async fn find_credentials(db: &impl ConnectionTrait, email: &str) -> AppResu
     }))
 }
 
+/// Whether an account has `email` (stored lowercased, as `Email` parses it).
+pub async fn email_taken(db: &impl ConnectionTrait, email: &str) -> AppResult<bool> {
+    let found = users::Entity::find()
+        .select_only()
+        .column(users::Column::Id)
+        .filter(users::Column::Email.eq(email))
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(found.is_some())
+}
+
 pub async fn username_taken(db: &impl ConnectionTrait, username: &str) -> AppResult<bool> {
     let found =
         users::Entity::find().filter(users::Column::Username.eq(username)).one(db).await.map_err(AppError::internal)?;
@@ -271,6 +284,20 @@ pub async fn set_password_hash(
         ..Default::default()
     };
     row.update(db).await.map(drop).map_err(AppError::internal)
+}
+
+/// Replaces the password hash `old` with `new`, only while `old` is still the stored one (so a
+/// password changed meanwhile is kept); whether it did. Changes nothing else: a rehash of the
+/// same password is no change to the account.
+pub async fn replace_password_hash(db: &impl ConnectionTrait, id: UserId, old: &str, new: String) -> AppResult<bool> {
+    let result = users::Entity::update_many()
+        .col_expr(users::Column::PasswordHash, sea_orm::sea_query::Expr::value(new))
+        .filter(users::Column::Id.eq(id.0))
+        .filter(users::Column::PasswordHash.eq(old))
+        .exec(db)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(result.rows_affected == 1)
 }
 
 /// Removes every way but the email to sign in: the password and the phone. For an account

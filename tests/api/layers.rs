@@ -30,6 +30,8 @@ fn rank(module: &str, in_graphql_file: bool) -> Option<u32> {
         "auth" => feature_rank(22),
         "admin" => feature_rank(23),
         "social" => feature_rank(24),
+        // The Django import (a command-line operation) creates accounts below every feature.
+        "import" => 25,
         "services" => 30,
         "graphql" => 40,
         "schema" => 60,

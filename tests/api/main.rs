@@ -13,6 +13,7 @@ mod directory;
 mod encrypted_tokens;
 mod graphiql;
 mod hostile_input;
+mod import;
 mod instances;
 mod introspection;
 mod keys;
