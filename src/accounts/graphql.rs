@@ -98,7 +98,9 @@ impl AccountsQuery {
     /// The caller. Errors: UNAUTHENTICATED.
     async fn me(&self, ctx: &Context<'_>) -> Result<UserView> {
         // The token check read the account in the same query as the session.
-        let account = ctx.data::<Viewer>()?.account().ok_or(AppError::Unauthenticated)?;
+        let viewer = ctx.data::<Viewer>()?;
+        viewer.require()?;
+        let account = viewer.account().ok_or(AppError::Unauthenticated)?;
         Ok(UserView::seen(account.clone()))
     }
 }

@@ -15,6 +15,9 @@ pub enum Viewer {
     Anonymous,
     /// Credentials were presented and refused (malformed, expired, wrong signature, revoked).
     Rejected,
+    /// Credentials were presented but the store that decides about them failed: refused, yet
+    /// not as UNAUTHENTICATED, which would tell the client to drop tokens that may be good.
+    Unchecked,
     /// A valid access token of a live session, with the account as the check read it.
     Authenticated(Principal, Arc<User>),
 }
@@ -24,6 +27,7 @@ impl Viewer {
     pub fn require(&self) -> AppResult<Principal> {
         match self {
             Self::Authenticated(principal, _) => Ok(*principal),
+            Self::Unchecked => Err(AppError::internal_msg("the access token could not be checked")),
             _ => Err(AppError::Unauthenticated),
         }
     }

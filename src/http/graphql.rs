@@ -563,7 +563,7 @@ async fn resolve_viewer(state: &HttpState, headers: &HeaderMap, cookies: &Reques
         Ok((principal, account)) => Viewer::Authenticated(principal, Arc::new(account)),
         Err(crate::error::AppError::Internal(e) | crate::error::AppError::Unavailable(e)) => {
             tracing::error!(error = %e, "could not check an access token");
-            Viewer::Rejected
+            Viewer::Unchecked
         }
         Err(_) => Viewer::Rejected,
     }
