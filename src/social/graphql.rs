@@ -34,7 +34,8 @@ pub struct SocialAuthStart {
 /// Proof from a provider: `code` with `state` and `redirectUri` (the redirect flow), or an
 /// `idToken` (OpenID Connect providers' SDKs), or an `accessToken` (GitHub's and Facebook's).
 #[derive(InputObject)]
-pub struct SocialAuthInput {
+pub struct LinkSocialAccountInput {
+    /// A provider's name from `authConfig.socialProviders` (`GOOGLE`, `GITHUB`...).
     pub provider: String,
     pub code: Option<String>,
     pub state: Option<String>,
@@ -43,20 +44,30 @@ pub struct SocialAuthInput {
     /// The nonce the client asked the provider to put in `idToken`, checked when given.
     pub nonce: Option<String>,
     pub access_token: Option<String>,
-    /// A name for this device in the session list.
-    pub device_name: Option<String>,
 }
 
-/// Proof from a provider, as for `socialAuth`.
+impl LinkSocialAccountInput {
+    /// Exactly one kind of proof.
+    fn proof(self) -> Result<Proof, AppError> {
+        match (self.code, self.state, self.redirect_uri, self.id_token, self.access_token) {
+            (Some(code), Some(state), Some(redirect_uri), None, None) => Ok(Proof::Code { code, state, redirect_uri }),
+            (None, None, None, Some(token), None) => Ok(Proof::IdToken { token, nonce: self.nonce }),
+            (None, None, None, None, Some(token)) => Ok(Proof::AccessToken(token)),
+            _ => Err(AppError::bad_input(
+                "code",
+                "give code with state and redirectUri, or an idToken, or an accessToken",
+            )),
+        }
+    }
+}
+
+/// Proof from a provider, as for `linkSocialAccount`, and the name of this device.
 #[derive(InputObject)]
-pub struct LinkSocialAccountInput {
-    pub provider: String,
-    pub code: Option<String>,
-    pub state: Option<String>,
-    pub redirect_uri: Option<String>,
-    pub id_token: Option<String>,
-    pub nonce: Option<String>,
-    pub access_token: Option<String>,
+pub struct SocialAuthInput {
+    #[graphql(flatten)]
+    pub proof: LinkSocialAccountInput,
+    /// A name for this device in the session list.
+    pub device_name: Option<String>,
 }
 
 /// A provider account linked to the caller's.
@@ -77,23 +88,6 @@ impl From<SocialIdentity> for SocialAccount {
             linked_at: identity.linked_at,
             last_used_at: identity.last_used_at,
         }
-    }
-}
-
-/// Exactly one kind of proof.
-fn proof(
-    code: Option<String>,
-    state: Option<String>,
-    redirect_uri: Option<String>,
-    id_token: Option<String>,
-    nonce: Option<String>,
-    access_token: Option<String>,
-) -> Result<Proof, AppError> {
-    match (code, state, redirect_uri, id_token, access_token) {
-        (Some(code), Some(state), Some(redirect_uri), None, None) => Ok(Proof::Code { code, state, redirect_uri }),
-        (None, None, None, Some(token), None) => Ok(Proof::IdToken { token, nonce }),
-        (None, None, None, None, Some(token)) => Ok(Proof::AccessToken(token)),
-        _ => Err(AppError::bad_input("code", "give code with state and redirectUri, or an idToken, or an accessToken")),
     }
 }
 
@@ -136,10 +130,10 @@ impl SocialMutation {
     #[graphql(complexity = "AUTH_MUTATION_COST")]
     async fn social_auth(&self, ctx: &Context<'_>, input: SocialAuthInput) -> Result<LoginResult> {
         let device = parse_device_name(input.device_name)?;
-        let proof =
-            proof(input.code, input.state, input.redirect_uri, input.id_token, input.nonce, input.access_token)?;
+        let provider = input.proof.provider.clone();
+        let proof = input.proof.proof()?;
         let client = ctx.data::<ClientInfo>()?;
-        let outcome = ctx.data::<Services>()?.social.sign_in(&input.provider, proof, device, client).await?;
+        let outcome = ctx.data::<Services>()?.social.sign_in(&provider, proof, device, client).await?;
         LoginResult::deliver(ctx, outcome)
     }
 
@@ -148,10 +142,10 @@ impl SocialMutation {
     #[graphql(guard = "SignedIn", complexity = "AUTH_MUTATION_COST")]
     async fn link_social_account(&self, ctx: &Context<'_>, input: LinkSocialAccountInput) -> Result<SocialAccount> {
         let principal = ctx.data::<Viewer>()?.require()?;
-        let proof =
-            proof(input.code, input.state, input.redirect_uri, input.id_token, input.nonce, input.access_token)?;
+        let provider = input.provider.clone();
+        let proof = input.proof()?;
         let client = ctx.data::<ClientInfo>()?;
-        let linked = ctx.data::<Services>()?.social.link(principal, &input.provider, proof, client).await?;
+        let linked = ctx.data::<Services>()?.social.link(principal, &provider, proof, client).await?;
         Ok(linked.into())
     }
 
