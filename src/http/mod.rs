@@ -94,7 +94,7 @@ fn metrics_text() -> Response {
 }
 
 /// Names every request: a client's `X-Request-Id` when it is a plain token (letters, digits,
-/// `-`, `_`, `.`; at most 64), else a new UUID. The id goes into the request's log span and
+/// `-`, `_`, `.`; at most 64), else a new one ([`next_request_id`]). The id goes into the request's log span and
 /// back in the response's `X-Request-Id`.
 async fn request_id(mut request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let given = request
@@ -105,7 +105,7 @@ async fn request_id(mut request: axum::extract::Request, next: axum::middleware:
             (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         })
         .map(str::to_owned);
-    let id = given.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let id = given.unwrap_or_else(next_request_id);
     request.extensions_mut().insert(RequestId(id.clone()));
     let mut response = next.run(request).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
@@ -115,6 +115,17 @@ async fn request_id(mut request: axum::extract::Request, next: axum::middleware:
 }
 
 const REQUEST_ID: &str = "x-request-id";
+
+/// A new request id: this process's random prefix and a counter. Unique across instances and
+/// restarts without a random draw (a system call) per request; ids name requests, they guard
+/// nothing.
+fn next_request_id() -> String {
+    static PREFIX: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n:x}", *PREFIX)
+}
 
 /// The id [`request_id`] gave a request.
 #[derive(Clone)]

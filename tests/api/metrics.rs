@@ -94,12 +94,13 @@ async fn every_response_names_its_request_id() {
             response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
         }
     };
+    let plain = |id: &str| (8..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     let fresh = id_of(None).await;
-    assert!(uuid::Uuid::parse_str(&fresh).is_ok(), "{fresh}");
-    assert_ne!(id_of(None).await, fresh);
+    assert!(plain(&fresh), "{fresh}");
+    assert_ne!(id_of(None).await, fresh, "each request gets its own");
     assert_eq!(id_of(Some("lb-1234.abc")).await, "lb-1234.abc", "a load balancer's id is kept");
     let forged = id_of(Some("x\" injected=1")).await;
-    assert!(uuid::Uuid::parse_str(&forged).is_ok(), "an id that is no plain token is replaced: {forged}");
+    assert!(plain(&forged) && !forged.contains("injected"), "an id that is no plain token is replaced: {forged}");
 }
 
 /// IDGATE_LOG_FORMAT=json: one JSON object per line, with the request id, operation, caller and
