@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType, QueryFilter, QueryOrder, QuerySelect,
+    RelationTrait,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
@@ -48,21 +49,32 @@ pub struct SessionStanding {
 /// (session joined with its account): the database, not a cache, decides whether an access
 /// token's session is live, and the same round trip hands resolvers the caller's account.
 pub async fn session_standing(db: &impl ConnectionTrait, id: Uuid, user: UserId) -> AppResult<Option<SessionStanding>> {
-    // `all` rather than `one`: a primary-key lookup needs no `LIMIT ?`, a bound value SQLite
-    // would otherwise see in this hottest statement.
-    let rows = sessions::Entity::find_by_id(id)
-        .filter(sessions::Column::UserId.eq(user.0))
-        .find_also_related(users::Entity)
+    // The account's columns and two of the session's; `all` rather than `one`: a primary-key
+    // lookup needs no `LIMIT ?`, a bound value SQLite would otherwise see in this hottest
+    // statement.
+    let rows: Vec<StandingRow> = users::Entity::find_by_id(user.0)
+        .join(JoinType::InnerJoin, users::Relation::Sessions.def())
+        .filter(sessions::Column::Id.eq(id))
+        .column_as(sessions::Column::RevokedAt, "session_revoked_at")
+        .column_as(sessions::Column::ExpiresAt, "session_expires_at")
+        .into_model()
         .all(db)
         .await
         .map_err(AppError::internal)?;
-    Ok(rows.into_iter().next().and_then(|(session, account)| {
-        Some(SessionStanding {
-            revoked: session.revoked_at.is_some(),
-            expires_at: session.expires_at,
-            user: crate::users::repo::to_user(account?),
-        })
+    Ok(rows.into_iter().next().map(|row| SessionStanding {
+        revoked: row.session_revoked_at.is_some(),
+        expires_at: row.session_expires_at,
+        user: crate::users::repo::to_user(row.user),
     }))
+}
+
+/// What [`session_standing`] reads: the account, and when the session was revoked and ends.
+#[derive(FromQueryResult)]
+struct StandingRow {
+    session_revoked_at: Option<DateTime<Utc>>,
+    session_expires_at: DateTime<Utc>,
+    #[sea_orm(nested)]
+    user: users::Model,
 }
 
 /// Everything a new session row holds.
