@@ -241,7 +241,7 @@ impl Providers {
                 let claims = id_token
                     .claims(&client.id_token_verifier(), &expected)
                     .map_err(|e| invalid(provider, "code", "the provider's ID token is not valid", e))?;
-                let mut identity = oidc_identity(provider, claims)?;
+                let mut identity = oidc_identity(provider, claims);
                 if identity.email.is_none() {
                     // Some providers put the address only in userinfo.
                     let info: CoreUserInfoClaims = client
@@ -318,7 +318,7 @@ impl Providers {
         if google && iss != issuer && iss != issuer.trim_start_matches("https://") {
             return Err(bad(&"unexpected issuer"));
         }
-        oidc_identity(provider, claims)
+        Ok(oidc_identity(provider, claims))
     }
 
     /// Checks an access token a provider SDK handed the client: that the provider issued it to
@@ -543,18 +543,18 @@ fn oauth2_authorize(
 }
 
 /// The identity an ID token's claims describe.
-fn oidc_identity(provider: &Provider, claims: &CoreIdTokenClaims) -> AppResult<ExternalIdentity> {
+fn oidc_identity(provider: &Provider, claims: &CoreIdTokenClaims) -> ExternalIdentity {
     // The names in the default language (claims without a language tag).
     let given = claims.given_name().and_then(|n| n.get(None)).map(|n| n.as_str());
     let family = claims.family_name().and_then(|n| n.get(None)).map(|n| n.as_str());
-    Ok(identity(
+    identity(
         provider,
         claims.subject().as_str(),
         claims.email().map(|e| e.as_str()),
         claims.email_verified() == Some(true),
         given,
         family,
-    ))
+    )
 }
 
 /// An identity with what the provider said cleaned up: an address that does not parse counts
