@@ -6,12 +6,19 @@
 //! Django, Django's (`pbkdf2_sha256$...`; see [`super::django_hashes`]), told apart by the
 //! leading `$`. Both verify on the pool; a login replaces a Django hash that proved the password
 //! ([`Passwords::needs_rehash`]).
+//!
+//! Memory: argon2id's working memory (19 MiB at the default cost) is allocated once per hashing
+//! thread and reused by every hash that thread runs ([`with_blocks`]). Allocating it per hash
+//! lets glibc keep a freed copy per arena (RSS grew past 120 MiB after a few dozen logins), and
+//! returning it to the kernel each time costs a third of the hash rate in page faults. The pool
+//! has one thread per core, so memory is bounded by cores x the memory cost, and nothing is
+//! allocated before the first login.
 
-use std::sync::Arc;
+use std::{cell::RefCell, sync::Arc};
 
 use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
-    password_hash::{SaltString, rand_core::OsRng},
+    Algorithm, Argon2, Block, Params, PasswordHash, Version,
+    password_hash::{Output, ParamsString, SaltString, rand_core::OsRng},
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -46,13 +53,14 @@ pub struct Passwords {
 }
 
 impl Passwords {
-    /// Prepares the hasher; computes the dummy hash once, on the pool.
+    /// Prepares the hasher and the dummy hash: a random salt and output under the configured
+    /// cost. Verifying against it costs one full hash, like a real one, and matches nothing.
     pub async fn new(cost: HashCost, pool: Arc<HashPool>) -> AppResult<Self> {
         let params =
             Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None).map_err(AppError::internal)?;
-        let dummy = SecretString::from(super::crypto::random_token());
-        let dummy_params = params.clone();
-        let dummy_hash = pool.run(move || hash_with(dummy_params, &dummy)).await??;
+        let salt = SaltString::generate(&mut OsRng);
+        let output = Output::new(&rand::random::<[u8; Params::DEFAULT_OUTPUT_LEN]>()).map_err(AppError::internal)?;
+        let dummy_hash = phc(&params, &salt, output)?;
         Ok(Self { params, pool, dummy_hash: dummy_hash.into() })
     }
 
@@ -66,7 +74,6 @@ impl Passwords {
     /// no stored hash, burns the same time and fails. A Django hash idgate cannot verify (none
     /// is imported) matches nothing.
     pub async fn verify(&self, password: SecretString, stored: Option<String>) -> AppResult<bool> {
-        let params = self.params.clone();
         let (stored, real) = match stored {
             Some(hash) if needs_rehash(&hash) => {
                 let Some(django) = DjangoHash::parse(&hash) else {
@@ -78,13 +85,7 @@ impl Passwords {
             Some(hash) => (hash, true),
             None => (self.dummy_hash.to_string(), false),
         };
-        let matched = self
-            .pool
-            .run(move || {
-                let parsed = PasswordHash::new(&stored).map_err(AppError::internal)?;
-                Ok::<_, AppError>(argon2(params).verify_password(password.expose_secret().as_bytes(), &parsed).is_ok())
-            })
-            .await??;
+        let matched = self.pool.run(move || verify_with(&stored, &password)).await??;
         Ok(matched && real)
     }
 
@@ -105,14 +106,113 @@ fn needs_rehash(stored: &str) -> bool {
     !stored.starts_with('$')
 }
 
-fn argon2(params: Params) -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+thread_local! {
+    /// This hashing thread's argon2 working memory, kept for its next hash.
+    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `hash` over `count` blocks of this thread's argon2 memory, growing it if needed. Every
+/// block is written before it is read, so what an earlier hash left there does not matter.
+fn with_blocks<R>(count: usize, hash: impl FnOnce(&mut [Block]) -> R) -> R {
+    BLOCKS.with_borrow_mut(|blocks| {
+        if blocks.len() < count {
+            blocks.resize(count, Block::default());
+        }
+        hash(&mut blocks[..count])
+    })
+}
+
+/// argon2id of `password` under `params` and `salt` into `out`, in this thread's memory.
+fn argon2id_into(params: Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> AppResult<()> {
+    let count = params.block_count();
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    with_blocks(count, |blocks| argon2.hash_password_into_with_memory(password, salt, out, blocks))
+        .map_err(AppError::internal)
+}
+
+/// A PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`), the format idgate stores.
+fn phc(params: &Params, salt: &SaltString, output: Output) -> AppResult<String> {
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(AppError::internal)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(hash.to_string())
 }
 
 fn hash_with(params: Params, password: &SecretString) -> AppResult<String> {
     let salt = SaltString::generate(&mut OsRng);
-    argon2(params)
-        .hash_password(password.expose_secret().as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(AppError::internal)
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(AppError::internal)?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2id_into(params.clone(), password.expose_secret().as_bytes(), salt_bytes, &mut out)?;
+    phc(&params, &salt, Output::new(&out).map_err(AppError::internal)?)
+}
+
+/// Whether `password` hashes to the stored argon2id PHC string, under that string's own
+/// parameters (hashes made under an earlier cost keep verifying). The outputs are compared in
+/// constant time (`Output`'s equality).
+fn verify_with(stored: &str, password: &SecretString) -> AppResult<bool> {
+    let parsed = PasswordHash::new(stored).map_err(AppError::internal)?;
+    if Algorithm::try_from(parsed.algorithm).map_err(AppError::internal)? != Algorithm::Argon2id
+        || parsed.version.is_some_and(|v| v != u32::from(Version::V0x13))
+    {
+        return Err(AppError::internal_msg("a stored hash is not argon2id v19"));
+    }
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Err(AppError::internal_msg("a stored hash has no salt or output"));
+    };
+    let params = Params::try_from(&parsed).map_err(AppError::internal)?;
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(AppError::internal)?;
+    let mut out = vec![0u8; expected.len()];
+    argon2id_into(params, password.expose_secret().as_bytes(), salt_bytes, &mut out)?;
+    Ok(Output::new(&out).map_err(AppError::internal)? == expected)
+}
+
+#[cfg(test)]
+mod tests {
+    use argon2::{PasswordHasher as _, PasswordVerifier as _};
+
+    use super::*;
+
+    fn cheap(memory_kib: u32) -> Params {
+        Params::new(memory_kib, 1, 1, None).unwrap_or_else(|e| panic!("params: {e}"))
+    }
+
+    fn secret(password: &str) -> SecretString {
+        SecretString::from(password.to_owned())
+    }
+
+    #[test]
+    fn hashes_stored_by_the_argon2_crate_verify_in_reused_memory() {
+        let salt = SaltString::generate(&mut OsRng);
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, cheap(64));
+        let stored = argon2.hash_password(b"right password", &salt).unwrap_or_else(|e| panic!("hash: {e}")).to_string();
+        assert!(matches!(verify_with(&stored, &secret("right password")), Ok(true)));
+        assert!(matches!(verify_with(&stored, &secret("wrong password")), Ok(false)));
+    }
+
+    #[test]
+    fn our_hashes_are_standard_phc_strings_under_their_own_parameters() {
+        // A large hash, then a smaller one on the same thread: each reads only its own blocks.
+        for memory_kib in [256, 32] {
+            let stored = hash_with(cheap(memory_kib), &secret("pass phrase")).unwrap_or_else(|e| panic!("{e}"));
+            assert!(stored.starts_with(&format!("$argon2id$v=19$m={memory_kib},t=1,p=1$")), "{stored}");
+            let parsed = PasswordHash::new(&stored).unwrap_or_else(|e| panic!("{e}"));
+            assert!(Argon2::default().verify_password(b"pass phrase", &parsed).is_ok());
+            assert!(matches!(verify_with(&stored, &secret("pass phrase")), Ok(true)));
+            assert!(matches!(verify_with(&stored, &secret("pass phrasE")), Ok(false)));
+        }
+    }
+
+    #[test]
+    fn a_hash_of_another_argon2_variant_is_refused_not_matched() {
+        let salt = SaltString::generate(&mut OsRng);
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, cheap(64));
+        let stored = argon2i.hash_password(b"pw", &salt).unwrap_or_else(|e| panic!("hash: {e}")).to_string();
+        assert!(verify_with(&stored, &secret("pw")).is_err());
+    }
 }
