@@ -153,7 +153,7 @@ pub fn router(state: HttpState) -> Router {
     if state.graphiql {
         routes = routes.route("/graphiql/assets/{name}", get(graphiql::asset));
     }
-    routes
+    let routes = routes
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/.well-known/jwks.json", get(jwks))
@@ -166,12 +166,14 @@ pub fn router(state: HttpState) -> Router {
         .route("/media/{file}", get(media::avatar))
         .route("/verify-email", get(links::verify_email_page).post(links::verify_email_submit))
         .route("/reset-password", get(links::reset_password_page).post(links::reset_password_submit))
-        .layer(tower::util::option_layer(cors))
-        .layer(CatchPanicLayer::custom(|_| {
-            // A panic is a bug: answer like any internal error, with no detail.
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-        }))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .with_state(Arc::new(state));
+    // The middleware wraps the router once, outermost first. `Router::layer` would wrap every
+    // route in every layer, each a boxed service cloned and a boxed future allocated per request.
+    let middleware = tower::ServiceBuilder::new()
+        // Outermost, so the answers of the layers below (CORS preflights, timeouts, panics) get
+        // the headers too.
+        .layer(axum::middleware::map_response(default_security_headers))
+        .layer(axum::middleware::from_fn(request_id))
         // Spans name the path only: a query string may carry a GraphQL document or variables.
         // The GraphQL handler fills in the operation, the caller and the outcome.
         .layer(
@@ -195,11 +197,14 @@ pub fn router(state: HttpState) -> Router {
                         .latency_unit(tower_http::LatencyUnit::Millis),
                 ),
         )
-        .layer(axum::middleware::from_fn(request_id))
-        // Outermost, so the answers of the layers above (CORS preflights, timeouts, panics) get
-        // the headers too.
-        .layer(axum::middleware::map_response(default_security_headers))
-        .with_state(Arc::new(state))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .layer(CatchPanicLayer::custom(|_| {
+            // A panic is a bug: answer like any internal error, with no detail.
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }))
+        .option_layer(cors)
+        .service(routes);
+    Router::new().fallback_service(middleware)
 }
 
 /// The headers every response carries: `no-store` unless the handler chose a cache policy, and
