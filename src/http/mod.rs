@@ -6,6 +6,7 @@
 //! the one declared (https://cheatsheetseries.owasp.org/cheatsheets/HTTP_Headers_Cheat_Sheet.html).
 
 pub mod client_ip;
+mod envelope;
 mod graphiql;
 mod graphql;
 mod health;
@@ -29,6 +30,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
+use self::envelope::{EnvelopeLayer, RequestId};
 use crate::{
     schema::IdgateSchema,
     security::cookies::{CSRF_HEADER, TRANSPORT_HEADER},
@@ -93,44 +95,6 @@ fn metrics_text() -> Response {
     ([(header::CONTENT_TYPE, content_type)], crate::telemetry::metrics().render()).into_response()
 }
 
-/// Names every request: a client's `X-Request-Id` when it is a plain token (letters, digits,
-/// `-`, `_`, `.`; at most 64), else a new one ([`next_request_id`]). The id goes into the request's log span and
-/// back in the response's `X-Request-Id`.
-async fn request_id(mut request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let given = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| {
-            (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        })
-        .map(str::to_owned);
-    let id = given.unwrap_or_else(next_request_id);
-    request.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = next.run(request).await;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
-    response
-}
-
-const REQUEST_ID: &str = "x-request-id";
-
-/// A new request id: this process's random prefix and a counter. Unique across instances and
-/// restarts without a random draw (a system call) per request; ids name requests, they guard
-/// nothing.
-fn next_request_id() -> String {
-    static PREFIX: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{}-{n:x}", *PREFIX)
-}
-
-/// The id [`request_id`] gave a request.
-#[derive(Clone)]
-struct RequestId(String);
-
 /// The application's routes and middleware.
 pub fn router(state: HttpState) -> Router {
     let cors = (!state.cors_origins.is_empty()).then(|| {
@@ -172,8 +136,9 @@ pub fn router(state: HttpState) -> Router {
     let middleware = tower::ServiceBuilder::new()
         // Outermost, so the answers of the layers below (CORS preflights, timeouts, panics) get
         // the headers too.
-        .layer(axum::middleware::map_response(default_security_headers))
-        .layer(axum::middleware::from_fn(request_id))
+        .layer(EnvelopeLayer)
+        // The layers below answer with their own body types.
+        .map_response(IntoResponse::into_response)
         // Spans name the path only: a query string may carry a GraphQL document or variables.
         // The GraphQL handler fills in the operation, the caller and the outcome.
         .layer(
@@ -205,17 +170,6 @@ pub fn router(state: HttpState) -> Router {
         .option_layer(cors)
         .service(routes);
     Router::new().fallback_service(middleware)
-}
-
-/// The headers every response carries: `no-store` unless the handler chose a cache policy, and
-/// `nosniff`.
-async fn default_security_headers(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    if !headers.contains_key(header::CACHE_CONTROL) {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    response
 }
 
 /// The public keys that verify access tokens (RFC 7517). Cacheable for the key reload
