@@ -86,13 +86,14 @@ fn plain(status: StatusCode, message: &'static str) -> Response {
     (status, [(header::CONTENT_TYPE, HeaderValue::from_static(APPLICATION_JSON))], body.to_string()).into_response()
 }
 
-/// POST /graphql.
+/// POST /graphql. Takes the whole request, so the headers are moved out of it rather than
+/// copied (the `HeaderMap` extractor clones them).
 pub async fn post(
     State(state): State<Arc<HttpState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Response {
+    let (axum::http::request::Parts { headers, .. }, body) = request.into_parts();
     let content_type =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<mime::Mime>().ok());
     if content_type.as_ref().is_some_and(|m| m.essence_str() == mime::MULTIPART_FORM_DATA.essence_str()) {
@@ -266,7 +267,7 @@ fn root_field(document: &ExecutableDocument, operation_name: Option<&str>) -> St
         .operations
         .iter()
         .find(|(name, _)| operation_name.is_none() || name.map(|n| n.as_str()) == operation_name);
-    let first = operation.and_then(|(_, op)| op.node.selection_set.node.items.first().map(|s| s.node.clone()));
+    let first = operation.and_then(|(_, op)| op.node.selection_set.node.items.first().map(|s| &s.node));
     match first {
         Some(Selection::Field(field)) => field.node.name.node.to_string(),
         Some(_) => "fragment".to_owned(),
