@@ -71,7 +71,7 @@ impl RateLimiter {
         let now_ms = self.clock.now().timestamp_millis();
         let tat = self.kv.get(&key(rule, subject)).await?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(now_ms);
         let backlog = tat.saturating_sub(now_ms).max(0).unsigned_abs();
-        Ok(u32::try_from(backlog.div_ceil(interval_ms(rule).max(1).unsigned_abs())).unwrap_or(u32::MAX))
+        Ok(u32::try_from(backlog.div_ceil(interval_ms(rule).unsigned_abs())).unwrap_or(u32::MAX))
     }
 
     /// Forgets `subject`'s hits under `rule` (after it proved who it is, say).
@@ -89,8 +89,11 @@ pub enum Taken {
     Refused { retry_after: u64 },
 }
 
+/// The milliseconds one hit adds to the count. Counts are kept in whole milliseconds, so a limit
+/// above one hit per millisecond of its window (say 1,000,000 a minute) counts as one per
+/// millisecond; the interval is never 0.
 fn interval_ms(rule: Rule) -> i64 {
-    window_ms(rule) / i64::from(rule.limit.max(1))
+    (window_ms(rule) / i64::from(rule.limit.max(1))).max(1)
 }
 
 fn millis(duration: Duration) -> u64 {

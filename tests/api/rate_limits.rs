@@ -130,3 +130,17 @@ async fn per_ip_limits_behind_a_trusted_proxy_count_each_client_apart() {
     let other = attempt("203.0.113.2").await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(other.status(), StatusCode::OK, "another client behind the same proxy is not");
 }
+
+#[tokio::test]
+async fn a_limit_above_one_per_millisecond_admits_instead_of_failing() {
+    // 1,000,000 a minute is finer than the millisecond counts: it must still admit, not divide
+    // by a zero interval.
+    let app =
+        TestApp::spawn_with(&[("login_rate_per_ip", json!(1_000_000)), ("login_rate_per_email", json!(1_000_000))])
+            .await;
+    app.register_verified("alice@example.com", PASSWORD).await;
+    for _ in 0..3 {
+        let (status, _, body) = login_with(&app, "application/json", WRONG).await;
+        assert_eq!((status, error_code(&body)), (StatusCode::OK, "INVALID_CREDENTIALS".to_owned()), "{body}");
+    }
+}
