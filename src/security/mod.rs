@@ -7,6 +7,7 @@ pub mod codes;
 pub mod cookies;
 pub mod crypto;
 pub mod django_hashes;
+pub mod hash_memory;
 pub mod hash_pool;
 pub mod jwe;
 pub mod lockout;

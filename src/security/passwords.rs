@@ -7,22 +7,18 @@
 //! leading `$`. Both verify on the pool; a login replaces a Django hash that proved the password
 //! ([`Passwords::needs_rehash`]).
 //!
-//! Memory: argon2id's working memory (19 MiB at the default cost) is allocated once per hashing
-//! thread and reused by every hash that thread runs ([`with_blocks`]). Allocating it per hash
-//! lets glibc keep a freed copy per arena (RSS grew past 120 MiB after a few dozen logins), and
-//! returning it to the kernel each time costs a third of the hash rate in page faults. The pool
-//! has one thread per core, so memory is bounded by cores x the memory cost, and nothing is
-//! allocated before the first login.
+//! argon2id's working memory is borrowed from [`super::hash_memory`], which keeps it between
+//! hashes and gives it back to the kernel once logins stop.
 
-use std::{cell::RefCell, sync::Arc};
+use std::sync::Arc;
 
 use argon2::{
-    Algorithm, Argon2, Block, Params, PasswordHash, Version,
+    Algorithm, Argon2, Params, PasswordHash, Version,
     password_hash::{Output, ParamsString, SaltString, rand_core::OsRng},
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{django_hashes::DjangoHash, hash_pool::HashPool};
+use super::{django_hashes::DjangoHash, hash_memory, hash_pool::HashPool};
 use crate::error::{AppError, AppResult};
 
 /// Argon2id cost parameters.
@@ -106,27 +102,12 @@ fn needs_rehash(stored: &str) -> bool {
     !stored.starts_with('$')
 }
 
-thread_local! {
-    /// This hashing thread's argon2 working memory, kept for its next hash.
-    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Runs `hash` over `count` blocks of this thread's argon2 memory, growing it if needed. Every
-/// block is written before it is read, so what an earlier hash left there does not matter.
-fn with_blocks<R>(count: usize, hash: impl FnOnce(&mut [Block]) -> R) -> R {
-    BLOCKS.with_borrow_mut(|blocks| {
-        if blocks.len() < count {
-            blocks.resize(count, Block::default());
-        }
-        hash(&mut blocks[..count])
-    })
-}
-
-/// argon2id of `password` under `params` and `salt` into `out`, in this thread's memory.
+/// argon2id of `password` under `params` and `salt` into `out`, in borrowed memory.
 fn argon2id_into(params: Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> AppResult<()> {
     let count = params.block_count();
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-    with_blocks(count, |blocks| argon2.hash_password_into_with_memory(password, salt, out, blocks))
+    hash_memory::SHARED
+        .with_blocks(count, |blocks| argon2.hash_password_into_with_memory(password, salt, out, blocks))
         .map_err(AppError::internal)
 }
 
