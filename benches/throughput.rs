@@ -1,16 +1,22 @@
-//! Throughput and latency figures for idgate, printed (never asserted): `cargo bench --bench throughput`.
+//! Throughput, latency and memory figures for idgate, printed (never asserted):
+//! `cargo bench --bench throughput`.
 //!
 //! 1. argon2id hashes per second on all cores (the ceiling for logins);
-//! 2. logins per second through the API (the default login: password, then a mailed code),
-//!    and their ratio to that ceiling;
-//! 3. access-token signatures and verifications per second, with and without the cache;
-//! 4. requests per second and p50/p99 for a token-checked `me` query (32 clients, flat out);
-//! 5. the `me` p99 at a steady 200 requests/s while logins saturate the hashing pool, next to
-//!    its p99 at the same rate on an idle server, and the login rate meanwhile.
+//! 2. access-token signatures and verifications per second, with and without the cache;
+//! 3. the server's resident memory (RSS) idle, after a login flood, and per idle keep-alive
+//!    connection (1,000 of them);
+//! 4. logins per second through the API (the default login: password, then a mailed code),
+//!    and their ratio to the hash ceiling;
+//! 5. requests per second with p50/p99 for a token-checked `me` and for `{ __typename }`
+//!    (32 clients, flat out);
+//! 6. `me` p50/p99 at a steady 200 requests/s on an idle server, then its p99 at that rate while
+//!    logins saturate the hashing pool, and the login rate meanwhile.
 //!
-//! The server runs in this process on 127.0.0.1 with the embedded defaults (SQLite file, memory
-//! KV) and the default argon2 cost; load comes from the same machine, so absolute numbers
-//! include the load generator's share of the CPU.
+//! The server is the release `idgate` binary in a process of its own (so its RSS is its own), on
+//! 127.0.0.1 with the embedded defaults (SQLite file, memory KV) and the default argon2 cost;
+//! load comes from this process on the same machine, so absolute numbers include the load
+//! generator's share of the CPU. Ratios against a bare reference server:
+//! `python3 benches/compare_reference.py`.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
@@ -22,9 +28,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use figment::{Figment, providers::Serialized};
 use idgate::{
-    app::App,
     auth::{keys, tokens::TokenService},
     clock::SystemClock,
     config::{JwtAlgorithm, Settings},
@@ -33,6 +37,7 @@ use idgate::{
         passwords::{HashCost, Passwords},
     },
 };
+use sea_orm::ConnectionTrait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
@@ -141,33 +146,58 @@ struct Server {
     url: String,
     client: reqwest::Client,
     dir: tempfile::TempDir,
+    process: std::process::Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
 }
 
 impl Server {
-    async fn start() -> Self {
+    /// Starts the release binary on a free port and waits until it answers /healthz. Without a
+    /// `database`, on a fresh SQLite file and the in-process KV.
+    async fn start(database: Option<&str>, redis: Option<&str>) -> Self {
         let dir = tempfile::TempDir::new().unwrap();
-        let figment = Figment::new()
-            .merge(Serialized::default("listen", "127.0.0.1:0"))
-            .merge(Serialized::default(
-                "database_url",
-                format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()),
-            ))
-            .merge(Serialized::default("outbox_dir", dir.path().join("outbox").display().to_string()))
-            // Login throughput is measured here, not email verification.
-            .merge(Serialized::default("require_email_verification", false))
-            .merge(Serialized::default("login_rate_per_ip", 1_000_000))
-            .merge(Serialized::default("login_rate_per_email", 1_000_000))
-            .merge(Serialized::default("register_rate_per_ip", 1_000_000));
-        let settings = Settings::from_figment(figment).unwrap();
-        let app = App::build(settings).await.unwrap();
-        let url = format!("http://127.0.0.1:{}/graphql", app.port());
-        // The server gets its own runtime threads, as in production.
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-            runtime.block_on(app.run_until(std::future::pending())).unwrap();
-        });
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_idgate"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "warn")
+            .env("IDGATE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("IDGATE_DATABASE_URL", database.unwrap_or(&sqlite))
+            .env("IDGATE_OUTBOX_DIR", dir.path().join("outbox"))
+            // Login throughput is measured here, not email verification or rate limits.
+            .env("IDGATE_REQUIRE_EMAIL_VERIFICATION", "false")
+            .env("IDGATE_LOGIN_RATE_PER_IP", "1000000")
+            .env("IDGATE_LOGIN_RATE_PER_EMAIL", "1000000")
+            .env("IDGATE_REGISTER_RATE_PER_IP", "1000000")
+            .env("IDGATE_OTP_RATE_PER_IP", "1000000")
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null());
+        if let Some(redis) = redis {
+            command.env("IDGATE_REDIS_URL", redis);
+        }
+        let process = command.spawn().unwrap();
+        let url = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
-        Self { url, client, dir }
+        let started = Instant::now();
+        while client.get(format!("{url}/healthz")).send().await.is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "the server did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { url: format!("{url}/graphql"), client, dir, process }
+    }
+
+    /// The server process's resident memory, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
     async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
@@ -226,14 +256,20 @@ fn login_load(server: &Arc<Server>, clients: usize, stop: &Arc<AtomicBool>) -> V
         .collect()
 }
 
-/// Runs `clients` `me` clients for the phase, each sending its next request as soon as the
-/// previous answer arrives, or (with `per_second`) on a fixed schedule of that many requests
-/// per second in all. Returns every latency, sorted.
-async fn me_load(server: &Arc<Server>, token: &str, clients: usize, per_second: Option<u32>) -> Vec<Duration> {
+/// Runs `clients` clients sending `query` (with `token` as bearer, if any) for the phase, each
+/// sending its next request as soon as the previous answer arrives, or (with `per_second`) on a
+/// fixed schedule of that many requests per second in all. Returns every latency, sorted.
+async fn query_load(
+    server: &Arc<Server>,
+    token: Option<&str>,
+    query: &'static str,
+    clients: usize,
+    per_second: Option<u32>,
+) -> Vec<Duration> {
     let start = Instant::now();
     let workers: Vec<_> = (0..clients)
         .map(|_| {
-            let (server, token) = (Arc::clone(server), token.to_owned());
+            let (server, token) = (Arc::clone(server), token.map(str::to_owned));
             let mut ticks = per_second.map(|rate| tokio::time::interval(Duration::from_secs(clients as u64) / rate));
             let phase = if per_second.is_some() { LATENCY_PHASE } else { PHASE };
             tokio::spawn(async move {
@@ -243,7 +279,7 @@ async fn me_load(server: &Arc<Server>, token: &str, clients: usize, per_second: 
                         ticks.tick().await;
                     }
                     let sent = Instant::now();
-                    let answer = server.gql(Some(&token), "{ me { id email } }", json!({})).await;
+                    let answer = server.gql(token.as_deref(), query, json!({})).await;
                     latencies.push(sent.elapsed());
                     assert!(answer["errors"].is_null(), "{answer}");
                 }
@@ -259,12 +295,45 @@ async fn me_load(server: &Arc<Server>, token: &str, clients: usize, per_second: 
     all
 }
 
+/// Opens `count` connections, sends one request on each and keeps them open (idle, kept alive);
+/// returns them so the caller decides when they close.
+async fn idle_connections(server: &Server, count: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = server.url.trim_start_matches("http://").trim_end_matches("/graphql").to_owned();
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\n\r\n");
+    let mut connections = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = [0u8; 1024];
+        let read = stream.read(&mut answer).await.unwrap();
+        assert!(answer[..read].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer[..read]));
+        connections.push(stream);
+    }
+    connections
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+async fn stop_logins(logins: Vec<tokio::task::JoinHandle<u64>>, stop: &AtomicBool) -> u64 {
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    for handle in logins {
+        total += handle.await.unwrap();
+    }
+    total
+}
+
+const ME: &str = "{ me { id email } }";
+
 #[tokio::main]
 async fn main() {
     println!("idgate throughput on {} cores (argon2id m=19456 KiB, t=2, p=1; RS256)", cores());
 
     let raw = raw_hash_rate();
-    println!("argon2id hashes/s, plain threads:       {raw:>10.1}  (also warms the allocator for what follows)");
+    println!("argon2id hashes/s, plain threads:       {raw:>10.1}");
     let hashes = hash_rate().await;
     println!("argon2id hashes/s, idgate's pool:       {hashes:>10.1}  (the ceiling for logins)");
 
@@ -273,7 +342,25 @@ async fn main() {
     println!("JWT verifications/s, signature checked: {uncached:>10.0}  (one core)");
     println!("JWT verifications/s, cached token:      {cached:>10.0}  (one core)");
 
-    let server = Arc::new(Server::start().await);
+    server_figures("SQLite, in-process KV", None, None, hashes).await;
+    if let Ok(base) = std::env::var("IDGATE_BENCH_DATABASE_URL") {
+        let name = format!("idgate_bench_{}", uuid::Uuid::new_v4().simple());
+        let admin = sea_orm::Database::connect(&base).await.unwrap();
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+        let (host, _) = base.rsplit_once('/').unwrap();
+        let redis = std::env::var("IDGATE_BENCH_REDIS_URL").ok();
+        let label = if redis.is_some() { "PostgreSQL + Redis" } else { "PostgreSQL, in-process KV" };
+        server_figures(label, Some(&format!("{host}/{name}")), redis.as_deref(), hashes).await;
+        admin.execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
+    }
+}
+
+/// Everything measured through a running server.
+async fn server_figures(label: &str, database: Option<&str>, redis: Option<&str>, hashes: f64) {
+    println!("\n{label}:");
+    let server = Arc::new(Server::start(database, redis).await);
+    let idle_rss = server.rss_kib();
+    println!("server RSS, idle:                       {:>13}", mib(idle_rss));
     for i in 0..4 {
         let input = json!({ "input": { "email": format!("bench{i}@example.com"), "password": PASSWORD } });
         server.gql(None, "mutation($input: RegisterInput!) { register(input: $input) { user { id } } }", input).await;
@@ -284,39 +371,44 @@ async fn main() {
     let start = Instant::now();
     let logins = login_load(&server, cores() * 4, &stop);
     tokio::time::sleep(PHASE).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut total = 0;
-    for handle in logins {
-        total += handle.await.unwrap();
-    }
+    let total = stop_logins(logins, &stop).await;
     let login_rate = total as f64 / start.elapsed().as_secs_f64();
     println!(
         "logins/s through the API:               {login_rate:>10.1}  ({:.0} % of the hash rate)",
         login_rate / hashes * 100.0
     );
+    println!("server RSS after {:>5} logins:          {:>13}", total + 5, mib(server.rss_kib()));
 
-    let busy = me_load(&server, &token, 32, None).await;
-    let rps = busy.len() as f64 / PHASE.as_secs_f64();
+    let before = server.rss_kib();
+    let connections = idle_connections(&server, 1000).await;
+    let per_connection = server.rss_kib().saturating_sub(before) as f64 / connections.len() as f64;
+    println!("RSS per idle keep-alive connection:     {per_connection:>10.1} KiB  (1,000 open)");
+    drop(connections);
+
+    let busy = query_load(&server, Some(&token), ME, 32, None).await;
     println!(
-        "me, 32 concurrent clients:              {rps:>10.0} req/s  p50 {}  p99 {}",
+        "me, 32 concurrent clients:              {:>10.0} req/s  p50 {}  p99 {}",
+        busy.len() as f64 / PHASE.as_secs_f64(),
         ms(percentile(&busy, 0.50)),
         ms(percentile(&busy, 0.99))
     );
+    let typename = query_load(&server, None, "{ __typename }", 32, None).await;
+    println!(
+        "__typename, 32 concurrent clients:      {:>10.0} req/s  p50 {}  p99 {}",
+        typename.len() as f64 / PHASE.as_secs_f64(),
+        ms(percentile(&typename, 0.50)),
+        ms(percentile(&typename, 0.99))
+    );
 
-    let idle = me_load(&server, &token, 2, Some(200)).await;
+    let idle = query_load(&server, Some(&token), ME, 2, Some(200)).await;
     let idle_p99 = percentile(&idle, 0.99);
-    println!("me p99 at 200 req/s, idle server:       {:>13}", ms(idle_p99));
+    println!("me at 200 req/s, idle server:           p50 {}  p99 {}", ms(percentile(&idle, 0.50)), ms(idle_p99));
 
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let logins = login_load(&server, cores() * 4, &stop);
-    let loaded = me_load(&server, &token, 2, Some(200)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut total = 0;
-    for handle in logins {
-        total += handle.await.unwrap();
-    }
-    let during = total as f64 / start.elapsed().as_secs_f64();
+    let loaded = query_load(&server, Some(&token), ME, 2, Some(200)).await;
+    let during = stop_logins(logins, &stop).await as f64 / start.elapsed().as_secs_f64();
     let loaded_p99 = percentile(&loaded, 0.99);
     println!(
         "me p99 at 200 req/s, logins saturating: {:>13}  ({:.1}x idle; logins meanwhile {during:.1}/s = {:.0} % of the hash rate)",
@@ -324,4 +416,5 @@ async fn main() {
         loaded_p99.as_secs_f64() / idle_p99.as_secs_f64().max(1e-9),
         during / hashes * 100.0
     );
+    println!("server RSS at the end:                  {:>13}", mib(server.rss_kib()));
 }
