@@ -35,7 +35,7 @@ pub struct HashMemory {
 pub static SHARED: HashMemory = HashMemory::new();
 
 impl HashMemory {
-    pub const fn new() -> Self {
+    const fn new() -> Self {
         Self { spare: Mutex::new(Vec::new()), running: AtomicUsize::new(0) }
     }
 
@@ -58,15 +58,9 @@ impl HashMemory {
         result
     }
 
-    /// Buffers kept now.
-    pub fn spare_buffers(&self) -> usize {
+    #[cfg(test)]
+    fn spare_buffers(&self) -> usize {
         self.spare.lock().unwrap_or_else(PoisonError::into_inner).len()
-    }
-}
-
-impl Default for HashMemory {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
