@@ -297,10 +297,10 @@ impl AuthService {
             self.count_code_failure(challenge.user_id, client).await?;
         }
         match checked {
-            Ok(()) => self.kv.delete(&key).await?,
+            Ok(()) => self.kv.delete(&[&key]).await?,
             Err(dead @ AppError::OtpInvalid { attempts_remaining: 0 }) => {
                 // Out of tries: the whole challenge dies, so a resend cannot revive it.
-                self.kv.delete(&key).await?;
+                self.kv.delete(&[&key]).await?;
                 return Err(dead);
             }
             Err(other) => return Err(other),

@@ -132,8 +132,13 @@ impl Kv for DatabaseKv {
         Ok((expires_at_ms > self.now_ms()).then_some(value))
     }
 
-    async fn delete(&self, key: &str) -> AppResult<()> {
-        self.execute("DELETE FROM kv_entries WHERE key = $1", vec![key.into()]).await.map(drop)
+    async fn delete(&self, keys: &[&str]) -> AppResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let placeholders: Vec<String> = (1..=keys.len()).map(|n| format!("${n}")).collect();
+        let sql = format!("DELETE FROM kv_entries WHERE key IN ({})", placeholders.join(", "));
+        self.execute(&sql, keys.iter().map(|&key| key.into()).collect()).await.map(drop)
     }
 
     async fn increment(&self, key: &str, ttl: Duration) -> AppResult<u64> {
@@ -237,6 +242,19 @@ mod tests {
         kv.set("k", "v", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(kv.take("k").await.ok().flatten().as_deref(), Some("v"));
         assert_eq!(kv.take("k").await.ok().flatten(), None);
+    }
+
+    #[tokio::test]
+    async fn one_delete_removes_every_key_it_names_and_no_other() {
+        let (kv, _clock, _dir) = store().await;
+        for key in ["a", "b", "c"] {
+            kv.set(key, "v", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
+        }
+        kv.delete(&["a", "b", "absent"]).await.unwrap_or_else(|e| panic!("{e:?}"));
+        kv.delete(&[]).await.unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(kv.get("a").await.ok().flatten(), None);
+        assert_eq!(kv.get("b").await.ok().flatten(), None);
+        assert_eq!(kv.get("c").await.ok().flatten().as_deref(), Some("v"));
     }
 
     #[tokio::test]

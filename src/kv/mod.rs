@@ -39,8 +39,8 @@ pub trait Kv: Send + Sync + 'static {
     async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> AppResult<bool>;
     /// Removes and returns the value: of concurrent takers, exactly one gets it.
     async fn take(&self, key: &str) -> AppResult<Option<String>>;
-    /// Removes `key` if present.
-    async fn delete(&self, key: &str) -> AppResult<()>;
+    /// Removes each of `keys` that is present, in one round trip.
+    async fn delete(&self, keys: &[&str]) -> AppResult<()>;
     /// Adds one to the counter at `key` (created at 0 with `ttl`) and returns the new count.
     async fn increment(&self, key: &str, ttl: Duration) -> AppResult<u64>;
     /// One hit against a sliding limit (GCRA, the generic cell rate algorithm): `key` holds a

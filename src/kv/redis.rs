@@ -106,8 +106,12 @@ impl Kv for RedisKv {
         self.query(redis::cmd("GETDEL").arg(self.key(key))).await
     }
 
-    async fn delete(&self, key: &str) -> AppResult<()> {
-        self.query(redis::cmd("DEL").arg(self.key(key))).await
+    async fn delete(&self, keys: &[&str]) -> AppResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = keys.iter().map(|key| self.key(key)).collect();
+        self.query(redis::cmd("DEL").arg(keys)).await
     }
 
     async fn increment(&self, key: &str, ttl: Duration) -> AppResult<u64> {

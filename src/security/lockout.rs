@@ -135,8 +135,8 @@ impl Lockout {
     /// Forgets `identifier`'s failures and its cost-cap count: after a success, a reset or an
     /// admin's unlock.
     pub async fn clear(&self, identifier: &str) -> AppResult<()> {
-        self.limiter.forget(self.failures(), &subject(identifier)).await?;
-        self.limiter.forget(self.cost_cap(), &subject(identifier)).await
+        let subject = subject(identifier);
+        self.limiter.forget(&[(self.failures(), &subject), (self.cost_cap(), &subject)]).await
     }
 }
 

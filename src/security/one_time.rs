@@ -95,13 +95,13 @@ impl OneTimeSecrets {
         }
         let tries = self.kv.increment(&format!("{key}:tries:{}", record.nonce), EXPIRED_MEMORY * 24).await?;
         if tries > u64::from(self.max_attempts) {
-            self.kv.delete(&key).await?;
+            self.kv.delete(&[&key]).await?;
             return Err(dead);
         }
         if !self.hasher.matches(&code_scope(purpose, subject, &record.nonce), code, &record.digest) {
             let remaining = self.max_attempts.saturating_sub(u32::try_from(tries).unwrap_or(u32::MAX));
             if remaining == 0 {
-                self.kv.delete(&key).await?;
+                self.kv.delete(&[&key]).await?;
             }
             return Err(AppError::OtpInvalid { attempts_remaining: remaining });
         }

@@ -74,9 +74,11 @@ impl RateLimiter {
         Ok(u32::try_from(backlog.div_ceil(interval_ms(rule).unsigned_abs())).unwrap_or(u32::MAX))
     }
 
-    /// Forgets `subject`'s hits under `rule` (after it proved who it is, say).
-    pub async fn forget(&self, rule: Rule, subject: &str) -> AppResult<()> {
-        self.kv.delete(&key(rule, subject)).await
+    /// Forgets each subject's hits under its rule (after it proved who it is, say), all in one
+    /// round trip to the KV.
+    pub async fn forget(&self, counts: &[(Rule, &str)]) -> AppResult<()> {
+        let keys: Vec<String> = counts.iter().map(|&(rule, subject)| key(rule, subject)).collect();
+        self.kv.delete(&keys.iter().map(String::as_str).collect::<Vec<_>>()).await
     }
 }
 

@@ -41,6 +41,21 @@ async fn five_wrong_passwords_lock_the_account_and_only_the_right_password_learn
 }
 
 #[tokio::test]
+async fn a_right_password_forgets_the_failures_and_the_hourly_count_before_it() {
+    let app = TestApp::spawn().await;
+    app.register_verified("alice@example.com", PASSWORD).await;
+    // 25 checks in a few seconds: past both the lock (5 failures) and the hourly cap on password
+    // checks per address (20), unless each success forgets both counts.
+    for round in 0..5 {
+        for _ in 0..4 {
+            assert_eq!(error_code(&app.login("alice@example.com", WRONG).await), "INVALID_CREDENTIALS");
+        }
+        let right = app.login("alice@example.com", PASSWORD).await;
+        assert_eq!(right["data"]["login"]["__typename"], "OtpChallenge", "round {round}: {right}");
+    }
+}
+
+#[tokio::test]
 async fn the_owner_is_mailed_when_the_account_locks_and_the_reset_link_unlocks_it() {
     let app = TestApp::spawn().await;
     app.register_verified("alice@example.com", PASSWORD).await;
