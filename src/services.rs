@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbBackend};
 use secrecy::ExposeSecret;
 
 use crate::{
@@ -207,7 +207,15 @@ async fn build_kv(settings: &Settings, db: &DatabaseConnection, clock: &Arc<dyn 
     if let Some(url) = &settings.redis_url {
         return Ok(Arc::new(RedisKv::connect(url.expose_secret(), &settings.redis_prefix).await?));
     }
-    let kv = Arc::new(DatabaseKv::new(db.clone(), Arc::clone(clock)));
+    // On SQLite the KV's writes (a login makes about six) get a connection of their own. One
+    // writer at a time is all SQLite allows anyway; on a shared pool the writers wait for the
+    // file lock in SQLite's busy loop, and every write makes the other connections reread
+    // their cached pages. Nothing spans the KV and other tables in one transaction.
+    let kv_db = match db.get_database_backend() {
+        DbBackend::Sqlite => db::connect(settings.database_url.expose_secret(), 1).await?,
+        _ => db.clone(),
+    };
+    let kv = Arc::new(DatabaseKv::new(kv_db, Arc::clone(clock)));
     kv.spawn_sweeping(KV_SWEEP_INTERVAL);
     Ok(kv)
 }
