@@ -135,6 +135,7 @@ impl App {
         };
         tokio::select! {
             result = server => result,
+            () = http::tick_under_request_timeouts() => Ok(()),
             () = drained => {
                 tracing::warn!("shutdown grace period over; dropping remaining requests");
                 Ok(())
