@@ -180,9 +180,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Every request arms a [`REQUEST_TIMEOUT`] timer. tokio wakes its timer driver (a write to an
 /// eventfd, then a wasted turn of the event loop) whenever a new timer is due before every
 /// timer the driver last knew of. Most requests finish within their first poll, so their
-/// timers come and go with no other timer pending, and each one woke the driver: an extra
-/// syscall per request, a quarter of the kernel time of a `{ __typename }`. With this tick
-/// pending, request timeouts are never the earliest timer; it costs one wake-up per tick.
+/// timers come and go with no other timer pending, and each one woke the driver: a third
+/// syscall beside the request's read and write. With this tick pending, request timeouts are
+/// never the earliest timer; it costs one wake-up per tick.
 pub async fn tick_under_request_timeouts() {
     let mut ticks = tokio::time::interval(REQUEST_TIMEOUT / 3);
     loop {
