@@ -95,7 +95,7 @@ async fn hash_rate() -> f64 {
         parallelism: defaults.argon2_parallelism,
     };
     let pool = Arc::new(HashPool::new(0, 256).unwrap());
-    let passwords = Passwords::new(cost, pool).await.unwrap();
+    let passwords = Passwords::new(cost, pool).unwrap();
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     // Twice as many jobs as threads, so no thread waits for the next job.

@@ -83,7 +83,7 @@ impl Services {
             settings.avatar_max_bytes,
         );
         let pool = Arc::new(HashPool::new(settings.hash_threads, settings.hash_queue_limit)?);
-        let passwords = Passwords::new(HashCost::from_settings(settings), pool).await?;
+        let passwords = Passwords::new(HashCost::from_settings(settings), pool)?;
         let key_store = keys::KeyStore::open(&db, settings, clock.as_ref()).await?;
         let ring = key_store.ring(clock.now()).await?;
         let code_secret = keys::load_code_secret(&db, settings, clock.as_ref()).await?;

@@ -51,7 +51,7 @@ pub struct Passwords {
 impl Passwords {
     /// Prepares the hasher and the dummy hash: a random salt and output under the configured
     /// cost. Verifying against it costs one full hash, like a real one, and matches nothing.
-    pub async fn new(cost: HashCost, pool: Arc<HashPool>) -> AppResult<Self> {
+    pub fn new(cost: HashCost, pool: Arc<HashPool>) -> AppResult<Self> {
         let params =
             Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None).map_err(AppError::internal)?;
         let salt = SaltString::generate(&mut OsRng);
