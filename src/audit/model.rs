@@ -124,7 +124,7 @@ impl NewAuditEvent {
 
     /// Where the request came from.
     pub fn client(mut self, client: &ClientInfo) -> Self {
-        self.ip = client.ip.clone();
+        self.ip = client.ip_text();
         self.user_agent = client.user_agent.clone();
         self
     }

@@ -163,7 +163,7 @@ impl AuthService {
         captcha_token: Option<&str>,
         client: &ClientInfo,
     ) -> AppResult<LoginOutcome> {
-        self.limiter.hit(minute("login-ip", self.policy.login_per_ip), client.ip_or_unknown()).await?;
+        self.limiter.hit(minute("login-ip", self.policy.login_per_ip), &client.ip_or_unknown()).await?;
         self.captcha.check(Action::Login, captcha_token, client, Some(email.as_str())).await?;
         self.lockout.charge(email.as_str()).await?;
 
@@ -281,7 +281,7 @@ impl AuthService {
         device_name: Option<String>,
         client: &ClientInfo,
     ) -> AppResult<AuthGrant> {
-        self.limiter.hit(minute("otp-ip", self.policy.otp_per_ip), client.ip_or_unknown()).await?;
+        self.limiter.hit(minute("otp-ip", self.policy.otp_per_ip), &client.ip_or_unknown()).await?;
         let key = challenge_key(challenge_id)?;
         let challenge = self.read_challenge(&key).await?.ok_or(AppError::OtpInvalid { attempts_remaining: 0 })?;
         // Tries, expiry and single use are the code's business; the challenge only says for whom.
@@ -450,7 +450,7 @@ impl AuthService {
     /// Errors: UNAUTHENTICATED (unknown, expired, revoked or reused token; reuse also revokes
     /// the session), RATE_LIMITED.
     pub async fn refresh(&self, refresh_token: &str, client: &ClientInfo) -> AppResult<AuthGrant> {
-        self.limiter.hit(minute("refresh-ip", self.policy.refresh_per_ip), client.ip_or_unknown()).await?;
+        self.limiter.hit(minute("refresh-ip", self.policy.refresh_per_ip), &client.ip_or_unknown()).await?;
         let (session_id, secret) = split_refresh_token(refresh_token)?;
         let presented = sha256_hex(secret.as_bytes());
         let record = repo::find_session(&self.db, session_id).await?.ok_or(AppError::Unauthenticated)?;
@@ -519,7 +519,7 @@ impl AuthService {
     /// Errors: RATE_LIMITED (per client IP), and store failures (never reported as inactive).
     pub async fn token_info(&self, token: &str, client: &ClientInfo) -> AppResult<Option<TokenInfo>> {
         let rule = minute("token-info-ip", self.policy.token_info_per_ip);
-        self.limiter.hit(rule, client.ip_or_unknown()).await?;
+        self.limiter.hit(rule, &client.ip_or_unknown()).await?;
         self.introspect(token).await
     }
 
@@ -687,7 +687,7 @@ impl AuthService {
                 refresh_hash: sha256_hex(secret.as_bytes()),
                 device_name,
                 user_agent: client.user_agent.clone(),
-                ip: client.ip.clone(),
+                ip: client.ip_text(),
                 now,
                 expires_at: now + chrono(self.policy.session_ttl),
             },

@@ -347,7 +347,7 @@ async fn execute(
         tracing::Span::current().record("user", tracing::field::display(principal.user_id));
     }
     let client = ClientInfo {
-        ip: Some(state.proxies.client_ip(peer.ip(), headers).to_string()),
+        ip: Some(state.proxies.client_ip(peer.ip(), headers)),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -366,23 +366,23 @@ async fn execute(
 /// Counts the request (and a sign-in's outcome) and names it in the request's log span.
 fn observe(root_field: &str, response: &async_graphql::Response, took: std::time::Duration) {
     let code = response.errors.first().and_then(|e| match e.extensions.as_ref()?.get("code")? {
-        Value::String(code) => Some(code.clone()),
+        Value::String(code) => Some(code.as_str()),
         _ => None,
     });
     // A document that failed validation may name fields the schema lacks: never a label.
     let operation = if errors::is_request_error(response) { "invalid" } else { root_field };
-    let outcome = code.clone().unwrap_or_else(|| "ok".to_owned());
+    let outcome = code.unwrap_or("ok");
     let span = tracing::Span::current();
     span.record("operation", operation);
-    span.record("outcome", outcome.as_str());
+    span.record("outcome", outcome);
     let metrics = telemetry::metrics();
-    let labels = RequestLabels { operation: operation.to_owned(), outcome };
+    let labels = RequestLabels { operation: operation.to_owned(), outcome: outcome.to_owned() };
     metrics.requests.get_or_create(&labels).inc();
-    let labels = OperationLabels { operation: operation.to_owned() };
+    let labels = OperationLabels { operation: labels.operation };
     metrics.request_seconds.get_or_create(&labels).observe(took.as_secs_f64());
     if matches!(operation, "login" | "verifyOtp" | "socialAuth" | "requestPhoneLogin") {
-        let outcome = code.map_or_else(|| "success".to_owned(), |code| code.to_lowercase());
-        metrics.logins.get_or_create(&LoginLabels { method: operation.to_owned(), outcome }).inc();
+        let outcome = code.map_or_else(|| "success".to_owned(), str::to_lowercase);
+        metrics.logins.get_or_create(&LoginLabels { method: labels.operation, outcome }).inc();
     }
 }
 

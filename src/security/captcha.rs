@@ -146,7 +146,7 @@ impl Captcha {
     /// The failure counts a login touches: its client address's and its account's.
     fn failure_counts(&self, client: &ClientInfo, account: Option<&str>) -> Vec<(Rule, String)> {
         let rule = |name| Rule { name, limit: self.after_failures, window: FAILURE_WINDOW };
-        let mut counts = vec![(rule("captcha-failures-ip"), client.ip_or_unknown().to_owned())];
+        let mut counts = vec![(rule("captcha-failures-ip"), client.ip_or_unknown())];
         if let Some(account) = account {
             counts.push((rule("captcha-failures-account"), sha256_hex(account.to_lowercase().as_bytes())));
         }
@@ -156,7 +156,8 @@ impl Captcha {
     async fn verify(&self, token: &str, client: &ClientInfo) -> AppResult<()> {
         let Some(secret) = &self.secret else { return Err(AppError::CaptchaUnavailable) };
         let mut form = vec![("secret", secret.expose_secret()), ("response", token)];
-        if let Some(ip) = client.ip.as_deref() {
+        let ip = client.ip_text();
+        if let Some(ip) = ip.as_deref() {
             form.push(("remoteip", ip));
         }
         let answer = self.http.post(&self.verify_url).form(&form).send().await.map_err(|e| {

@@ -46,6 +46,14 @@ impl RequestCookies {
     }
 }
 
+/// The cookies idgate sets.
+#[derive(Clone, Copy)]
+enum Which {
+    Access,
+    Refresh,
+    Csrf,
+}
+
 /// Names, attributes and CSRF signing.
 #[derive(Clone)]
 pub struct CookieJar {
@@ -60,15 +68,20 @@ impl CookieJar {
         Self { secure, access_ttl, refresh_ttl, signer }
     }
 
-    fn name(&self, which: &str) -> String {
+    /// A cookie's name. The refresh cookie is scoped to a path, which the `__Host-` prefix
+    /// forbids.
+    fn name(&self, which: Which) -> &'static str {
         match (self.secure, which) {
-            (true, "refresh") => "__Secure-idgate-refresh".to_owned(),
-            (true, _) => format!("__Host-idgate-{which}"),
-            (false, _) => format!("idgate-{which}"),
+            (true, Which::Access) => "__Host-idgate-access",
+            (true, Which::Refresh) => "__Secure-idgate-refresh",
+            (true, Which::Csrf) => "__Host-idgate-csrf",
+            (false, Which::Access) => "idgate-access",
+            (false, Which::Refresh) => "idgate-refresh",
+            (false, Which::Csrf) => "idgate-csrf",
         }
     }
 
-    fn build(&self, which: &str, value: String, path: &'static str, http_only: bool, ttl: Duration) -> String {
+    fn build(&self, which: Which, value: String, path: &'static str, http_only: bool, ttl: Duration) -> String {
         let max_age = cookie::time::Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
         Cookie::build((self.name(which), value))
             .path(path)
@@ -83,8 +96,8 @@ impl CookieJar {
     /// `Set-Cookie` values for a fresh grant: access, refresh and a new CSRF token.
     pub fn grant(&self, access_token: &str, refresh_token: &str) -> Vec<String> {
         vec![
-            self.build("access", access_token.to_owned(), "/", true, self.access_ttl),
-            self.build("refresh", refresh_token.to_owned(), GRAPHQL_PATH, true, self.refresh_ttl),
+            self.build(Which::Access, access_token.to_owned(), "/", true, self.access_ttl),
+            self.build(Which::Refresh, refresh_token.to_owned(), GRAPHQL_PATH, true, self.refresh_ttl),
             self.csrf().1,
         ]
     }
@@ -93,15 +106,15 @@ impl CookieJar {
     pub fn csrf(&self) -> (String, String) {
         let nonce = random_token();
         let token = format!("{nonce}.{}", self.signer.digest(CSRF_SCOPE, &nonce));
-        let cookie = self.build("csrf", token.clone(), "/", false, self.refresh_ttl);
+        let cookie = self.build(Which::Csrf, token.clone(), "/", false, self.refresh_ttl);
         (token, cookie)
     }
 
     /// `Set-Cookie` values that remove the token cookies (logout).
     pub fn cleared(&self) -> Vec<String> {
         vec![
-            self.build("access", String::new(), "/", true, Duration::ZERO),
-            self.build("refresh", String::new(), GRAPHQL_PATH, true, Duration::ZERO),
+            self.build(Which::Access, String::new(), "/", true, Duration::ZERO),
+            self.build(Which::Refresh, String::new(), GRAPHQL_PATH, true, Duration::ZERO),
         ]
     }
 
@@ -114,7 +127,7 @@ impl CookieJar {
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("cookie")),
             ..RequestCookies::default()
         };
-        let (access, refresh, csrf) = (self.name("access"), self.name("refresh"), self.name("csrf"));
+        let (access, refresh, csrf) = (self.name(Which::Access), self.name(Which::Refresh), self.name(Which::Csrf));
         let pairs = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok());
         for cookie in pairs.flat_map(Cookie::split_parse).filter_map(Result::ok) {
             let value = Some(cookie.value().to_owned()).filter(|v| !v.is_empty() && v.len() <= 4096);

@@ -55,7 +55,7 @@ impl SendLimits {
             return Err(AppError::bad_input("phone", "text messages cannot be sent to this country"));
         }
         let per_ip = Rule { name: "sms-ip", limit: self.sms_per_ip_per_hour, window: Duration::from_secs(3600) };
-        self.limiter.hit(per_ip, client.ip_or_unknown()).await?;
+        self.limiter.hit(per_ip, &client.ip_or_unknown()).await?;
         self.mail(kind, phone.as_str()).await
     }
 }

@@ -322,7 +322,7 @@ impl SocialService {
 
     async fn limit(&self, client: &ClientInfo) -> AppResult<()> {
         let rule = Rule { name: "social-ip", limit: self.policy.per_ip, window: Duration::from_secs(60) };
-        self.limiter.hit(rule, client.ip_or_unknown()).await
+        self.limiter.hit(rule, &client.ip_or_unknown()).await
     }
 }
 

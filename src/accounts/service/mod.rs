@@ -110,7 +110,7 @@ impl AccountService {
     /// can be requested).
     pub async fn register(&self, new: NewUser, captcha_token: Option<&str>, client: &ClientInfo) -> AppResult<User> {
         let rule = Rule { name: "register-ip", limit: self.rules.register_per_ip, window: Duration::from_secs(3600) };
-        self.limiter.hit(rule, client.ip_or_unknown()).await?;
+        self.limiter.hit(rule, &client.ip_or_unknown()).await?;
         self.captcha.check(Action::Register, captcha_token, client, Some(new.email.as_str())).await?;
         self.check_policy(new.password.expose(), &new.personal_words(), "password")?;
         // A username is public, so a taken one may be reported; checked before the email so
