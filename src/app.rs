@@ -1,5 +1,5 @@
 //! The one bootstrap path: settings -> database (migrated), KV, mailer, clock, keys -> services
-//! -> schema -> router. `main` and every test go through [`App::build`].
+//! -> schema -> HTTP service. `main` and every test go through [`App::build`].
 
 use std::{
     future::Future,
@@ -11,7 +11,6 @@ use std::{
     time::Duration,
 };
 
-use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::{
@@ -27,7 +26,7 @@ use crate::{
 /// A built application, bound to its port and ready to serve.
 pub struct App {
     listener: TcpListener,
-    router: Router,
+    http: HttpState,
     shutdown_grace: Duration,
     shutdown_delay: Duration,
     /// Set when a stop begins: /readyz answers 503 from then on.
@@ -64,7 +63,7 @@ impl App {
             });
         }
         let stopping = Arc::new(AtomicBool::new(false));
-        let router = http::router(HttpState {
+        let http = HttpState {
             stopping: Arc::clone(&stopping),
             schema,
             services,
@@ -80,10 +79,10 @@ impl App {
             introspection_secret: settings.introspection_secret.clone(),
             issuer: settings.issuer().to_owned(),
             metrics_token: settings.metrics_token.clone(),
-        });
+        };
         Ok(Self {
             listener,
-            router,
+            http,
             shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs),
             shutdown_delay: settings.shutdown_delay(),
             stopping,
@@ -93,11 +92,6 @@ impl App {
     /// The bound port (useful when listening on port 0).
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
-    }
-
-    /// The routes, for in-process use.
-    pub fn router(&self) -> Router {
-        self.router.clone()
     }
 
     /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests (bounded by the
@@ -114,7 +108,9 @@ impl App {
         let delay = self.shutdown_delay;
         let stopping = self.stopping;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let service = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
+            http::service(self.http),
+        );
         let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
             stop.await;
             stopping.store(true, Ordering::SeqCst);

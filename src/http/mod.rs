@@ -23,14 +23,9 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use tower_http::{
-    catch_panic::CatchPanicLayer,
-    cors::{AllowOrigin, CorsLayer},
-    timeout::TimeoutLayer,
-    trace::TraceLayer,
-};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use self::envelope::{EnvelopeLayer, RequestId};
+use self::envelope::{EnvelopeLayer, REQUEST_TIMEOUT};
 use crate::{
     schema::IdgateSchema,
     security::cookies::{CSRF_HEADER, TRANSPORT_HEADER},
@@ -95,8 +90,17 @@ fn metrics_text() -> Response {
     ([(header::CONTENT_TYPE, content_type)], crate::telemetry::metrics().render()).into_response()
 }
 
-/// The application's routes and middleware.
-pub fn router(state: HttpState) -> Router {
+/// The application's routes inside its middleware: what the listener serves.
+///
+/// The stack is served as it is, not as a `Router`'s fallback service: a router would box it,
+/// clone the box for every request and route each request twice.
+pub fn service(
+    state: HttpState,
+) -> impl tower::Service<axum::extract::Request, Response = Response, Error = std::convert::Infallible, Future: Send>
++ Clone
++ Send
++ Sync
++ 'static {
     let cors = (!state.cors_origins.is_empty()).then(|| {
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(state.cors_origins.clone()))
@@ -133,47 +137,12 @@ pub fn router(state: HttpState) -> Router {
         .with_state(Arc::new(state));
     // The middleware wraps the router once, outermost first. `Router::layer` would wrap every
     // route in every layer, each a boxed service cloned and a boxed future allocated per request.
-    let middleware = tower::ServiceBuilder::new()
-        // Outermost, so the answers of the layers below (CORS preflights, timeouts, panics) get
-        // the headers too.
+    tower::ServiceBuilder::new()
+        // Outermost, so the answers of CORS preflights get its headers too.
         .layer(EnvelopeLayer)
-        // The layers below answer with their own body types.
-        .map_response(IntoResponse::into_response)
-        // Spans name the path only: a query string may carry a GraphQL document or variables.
-        // The GraphQL handler fills in the operation, the caller and the outcome.
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &axum::http::Request<_>| {
-                    let id = request.extensions().get::<RequestId>().map(|id| id.0.as_str()).unwrap_or_default();
-                    tracing::info_span!(
-                        "request",
-                        request_id = %id,
-                        method = %request.method(),
-                        path = %request.uri().path(),
-                        operation = tracing::field::Empty,
-                        user = tracing::field::Empty,
-                        outcome = tracing::field::Empty,
-                    )
-                })
-                .on_request(())
-                .on_response(
-                    tower_http::trace::DefaultOnResponse::new()
-                        .level(tracing::Level::INFO)
-                        .latency_unit(tower_http::LatencyUnit::Millis),
-                ),
-        )
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
-        .layer(CatchPanicLayer::custom(|_| {
-            // A panic is a bug: answer like any internal error, with no detail.
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-        }))
         .option_layer(cors)
-        .service(routes);
-    Router::new().fallback_service(middleware)
+        .service(routes)
 }
-
-/// How long a request may take before it is answered 503.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Keeps a timer pending that is due before any request's timeout; runs while the server does.
 ///
