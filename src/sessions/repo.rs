@@ -1,11 +1,13 @@
 //! Session rows: one per logged-in device. `DbErr` never leaves this file.
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType, QueryFilter, QueryOrder, QuerySelect,
-    RelationTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, JoinType, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, RelationTrait, Statement, Value,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
@@ -49,23 +51,59 @@ pub struct SessionStanding {
 /// (session joined with its account): the database, not a cache, decides whether an access
 /// token's session is live, and the same round trip hands resolvers the caller's account.
 pub async fn session_standing(db: &impl ConnectionTrait, id: Uuid, user: UserId) -> AppResult<Option<SessionStanding>> {
-    // The account's columns and two of the session's; `all` rather than `one`: a primary-key
-    // lookup needs no `LIMIT ?`, a bound value SQLite would otherwise see in this hottest
-    // statement.
-    let rows: Vec<StandingRow> = users::Entity::find_by_id(user.0)
-        .join(JoinType::InnerJoin, users::Relation::Sessions.def())
-        .filter(sessions::Column::Id.eq(id))
-        .column_as(sessions::Column::RevokedAt, "session_revoked_at")
-        .column_as(sessions::Column::ExpiresAt, "session_expires_at")
-        .into_model()
-        .all(db)
-        .await
-        .map_err(AppError::internal)?;
+    let statement = standing_statement(db.get_database_backend(), id, user);
+    let rows = StandingRow::find_by_statement(statement).all(db).await.map_err(AppError::internal)?;
     Ok(rows.into_iter().next().map(|row| SessionStanding {
         revoked: row.session_revoked_at.is_some(),
         expires_at: row.session_expires_at,
         user: crate::users::repo::to_user(row.user),
     }))
+}
+
+/// The statement of [`session_standing`]. Every authenticated request runs it, and building it
+/// with sea-query each time (thirty columns, a join) cost about as much as running it, so it is
+/// built once per backend with two marker ids and reused with the real ones in their places.
+fn standing_statement(backend: DbBackend, id: Uuid, user: UserId) -> Statement {
+    /// What goes in each of the template's placeholders.
+    enum Bound {
+        User,
+        Session,
+        Fixed(Value),
+    }
+    static TEMPLATES: [OnceLock<(String, Vec<Bound>)>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let (user_marker, session_marker) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    let slot = match backend {
+        DbBackend::Sqlite => 0,
+        DbBackend::Postgres => 1,
+        _ => 2,
+    };
+    let (sql, bounds) = TEMPLATES[slot].get_or_init(|| {
+        // The account's columns and two of the session's; `all` rather than `one`: a
+        // primary-key lookup needs no `LIMIT ?`, a bound value SQLite would otherwise see in
+        // this hottest statement.
+        let template = users::Entity::find_by_id(user_marker)
+            .join(JoinType::InnerJoin, users::Relation::Sessions.def())
+            .filter(sessions::Column::Id.eq(session_marker))
+            .column_as(sessions::Column::RevokedAt, "session_revoked_at")
+            .column_as(sessions::Column::ExpiresAt, "session_expires_at")
+            .build(backend);
+        let values = template.values.map(|values| values.0).unwrap_or_default();
+        let bounds = values
+            .into_iter()
+            .map(|value| match value {
+                _ if value == user_marker.into() => Bound::User,
+                _ if value == session_marker.into() => Bound::Session,
+                value => Bound::Fixed(value),
+            })
+            .collect();
+        (template.sql, bounds)
+    });
+    let values = bounds.iter().map(|bound| match bound {
+        Bound::User => Value::from(user.0),
+        Bound::Session => Value::from(id),
+        Bound::Fixed(value) => value.clone(),
+    });
+    Statement::from_sql_and_values(backend, sql.clone(), values)
 }
 
 /// What [`session_standing`] reads: the account, and when the session was revoked and ends.
