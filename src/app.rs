@@ -68,6 +68,7 @@ impl App {
             schema,
             services,
             max_body_bytes: settings.max_body_bytes,
+            documents: Arc::default(),
             depth_limits: DepthLimits::from_settings(&settings),
             graphiql: settings.graphiql_enabled(),
             proxies: TrustedProxies::new(settings.trusted_proxy_list().unwrap_or_default()),

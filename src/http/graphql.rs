@@ -18,7 +18,7 @@ use async_graphql::{
     BatchRequest, ErrorExtensionValues, Name, ParseRequestError, Pos, ServerError, Value,
     http::{MultipartOptions, receive_batch_body},
     parser::{
-        Positioned, parse_query,
+        Positioned,
         types::{Directive, ExecutableDocument, OperationType, Selection, SelectionSet},
     },
 };
@@ -284,7 +284,7 @@ fn admit(state: &HttpState, mut request: async_graphql::Request, format: Format)
     if let Err(e) = limits::check_nesting(&request.query) {
         return Err(Box::new(with_status(refuse(PARSE_FAILED, e.to_string()), StatusCode::BAD_REQUEST)));
     }
-    let document = match parse_query(&request.query) {
+    let document = match state.documents.parse(&request.query) {
         Ok(document) => document,
         Err(e) => {
             let e = ServerError::from(e);

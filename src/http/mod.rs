@@ -6,6 +6,7 @@
 //! the one declared (https://cheatsheetseries.owasp.org/cheatsheets/HTTP_Headers_Cheat_Sheet.html).
 
 pub mod client_ip;
+pub mod documents;
 mod envelope;
 mod graphiql;
 mod graphql;
@@ -47,6 +48,8 @@ pub struct HttpState {
     pub graphiql: bool,
     /// Proxies whose forwarding headers name the client.
     pub proxies: client_ip::TrustedProxies,
+    /// Documents parsed before, by their text.
+    pub documents: Arc<documents::ParsedDocuments>,
     /// Field-depth limits, checked before the schema sees a document.
     pub depth_limits: crate::graphql::limits::DepthLimits,
     /// This server's own origin (`scheme://host[:port]` of the public URL), for CSRF checks.
