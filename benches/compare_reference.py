@@ -17,16 +17,12 @@ Needs wrk and taskset. Builds the reference into $BASELINE_TARGET (default
 """
 import json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BASELINE = os.path.join(ROOT, "..", "shared", "bench-baseline")
+from reference import (IDGATE, ME, REF, TYPENAME, build_reference, environments, idgate_token, post, raw_post,
+                       read_response, ref_token)
+
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-TARGET = os.environ.get("BASELINE_TARGET", "/tmp/idgate-bench-baseline")
-REF = os.path.join(TARGET, "release", "idsrv")
-IDGATE = os.path.join(ROOT, "target", "release", "idgate")
 WORK = tempfile.mkdtemp(prefix="compare-reference-")
 PROCS = []
-ME = "{ me { id email } }"
-TYPENAME = "{ __typename }"
 IDGATE_PORT, REF_PORT = 18180, 18182
 
 
@@ -51,16 +47,6 @@ def start(cmd, env, ready):
     sys.exit(f"{cmd[0]} did not become ready")
 
 
-def post(port, query, token=None):
-    headers = {"content-type": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    body = json.dumps({"query": query}).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", body, headers)
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())
-
-
 def wrk(port, token, query):
     lua = os.path.join(WORK, f"req_{port}.lua")
     with open(lua, "w") as f:
@@ -77,9 +63,7 @@ def wrk(port, token, query):
 
 def steady_latency(port, token, rate=200, seconds=10):
     """p50 and p99 in ms of `me` sent at a fixed rate over one keep-alive connection."""
-    body = json.dumps({"query": ME}).encode()
-    request = (f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-               f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    request = raw_post(port, ME, token)
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     interval = 1.0 / rate
@@ -100,50 +84,27 @@ def steady_latency(port, token, rate=200, seconds=10):
     return latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
 
 
-def read_response(sock):
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
-    head, rest = data.split(b"\r\n\r\n", 1)
-    if not head.startswith(b"HTTP/1.1 200"):
-        sys.exit(f"unexpected answer: {head[:200]!r}")
-    length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
-    while len(rest) < length:
-        rest += sock.recv(65536)
-
-
 def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
-    if not os.path.exists(REF):
-        subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=BASELINE, check=True,
-                       env=dict(os.environ, CARGO_TARGET_DIR=TARGET))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IDGATE_")}
-    ref_env = dict(env, BIND=f"127.0.0.1:{REF_PORT}", WORKERS="1", STORE="sqlite", HASH="sem:1",
-                   SQLITE=os.path.join(WORK, "ref.db"), TOKFILE=os.path.join(WORK, "ref.token"))
+    build_reference()
+    idg_env, ref_env = environments(IDGATE_PORT, REF_PORT, WORK)
     start([REF], ref_env, f"http://127.0.0.1:{REF_PORT}/")
-    login = 'mutation { login(email:"user5@example.com", password:"password123") { token } }'
-    ref_token = post(REF_PORT, login)["data"]["login"]["token"]
-    idg_env = dict(env, TOKIO_WORKER_THREADS="1", IDGATE_LISTEN=f"127.0.0.1:{IDGATE_PORT}", IDGATE_LOGIN_OTP="off",
-                   IDGATE_REQUIRE_EMAIL_VERIFICATION="false", IDGATE_ACCESS_TOKEN_TTL_SECS="86400", RUST_LOG="warn")
+    ref = ref_token(REF_PORT)
     start([IDGATE], idg_env, f"http://127.0.0.1:{IDGATE_PORT}/healthz")
-    password = "correct horse battery staple 93"
-    post(IDGATE_PORT, 'mutation { register(input: {email: "bench@example.com", password: "%s"}) { user { id } } }' % password)
-    answer = post(IDGATE_PORT, 'mutation { login(input: {email: "bench@example.com", password: "%s"}) '
-                               '{ ... on AuthPayload { accessToken } } }' % password)
-    idg_token = answer["data"]["login"]["accessToken"]
-    for port, token in ((IDGATE_PORT, idg_token), (REF_PORT, ref_token)):
+    idg = idgate_token(IDGATE_PORT)
+    for port, token in ((IDGATE_PORT, idg), (REF_PORT, ref)):
         if not post(port, ME, token)["data"]["me"]:
             sys.exit(f"me failed on port {port}")
     ratios = {"me": [], "__typename": [], "me p50 at 200/s": [], "me p99 at 200/s": []}
     for i in range(ROUNDS):
-        a, b = wrk(IDGATE_PORT, idg_token, ME), wrk(REF_PORT, ref_token, ME)
+        a, b = wrk(IDGATE_PORT, idg, ME), wrk(REF_PORT, ref, ME)
         ratios["me"].append(a / b)
         print(f"round {i + 1}: me          idgate {a:8,.0f} req/s  reference {b:8,.0f} req/s  ratio {a / b:.3f}")
         a, b = wrk(IDGATE_PORT, None, TYPENAME), wrk(REF_PORT, None, TYPENAME)
         ratios["__typename"].append(a / b)
         print(f"round {i + 1}: __typename  idgate {a:8,.0f} req/s  reference {b:8,.0f} req/s  ratio {a / b:.3f}")
-        (a50, a99), (b50, b99) = steady_latency(IDGATE_PORT, idg_token), steady_latency(REF_PORT, ref_token)
+        (a50, a99), (b50, b99) = steady_latency(IDGATE_PORT, idg), steady_latency(REF_PORT, ref)
         ratios["me p50 at 200/s"].append(a50 / b50)
         ratios["me p99 at 200/s"].append(a99 / b99)
         print(f"round {i + 1}: me at 200/s idgate p50 {a50:.3f} ms p99 {a99:.3f} ms  "

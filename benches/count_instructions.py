@@ -17,44 +17,21 @@ Needs valgrind. Builds the reference into $BASELINE_TARGET (default /tmp/idgate-
 on first use. Under valgrind SHA-256 runs without the CPU's SHA extensions, so the token checks'
 hashing counts more than it costs on most machines (both servers hash).
 """
-import json, os, re, shutil, socket, subprocess, sys, tempfile, time, urllib.request
+import os, re, shutil, socket, subprocess, sys, tempfile, time, urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BASELINE = os.path.join(ROOT, "..", "shared", "bench-baseline")
+from reference import (IDGATE, ME, REF, TYPENAME, build_reference, environments, idgate_token, raw_post,
+                       read_response, ref_token)
+
 REQUESTS = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-TARGET = os.environ.get("BASELINE_TARGET", "/tmp/idgate-bench-baseline")
-REF = os.path.join(TARGET, "release", "idsrv")
-IDGATE = os.path.join(ROOT, "target", "release", "idgate")
-PASSWORD = "correct horse battery staple 93"
-
-
-def post(port, query, token=None):
-    headers = {"content-type": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", json.dumps({"query": query}).encode(), headers)
-    with urllib.request.urlopen(req, timeout=60) as r:
-        return json.loads(r.read())
 
 
 def send(port, query, token, n):
     """n requests, one at a time over one keep-alive connection; each must answer 200."""
-    body = json.dumps({"query": query}).encode()
-    auth = f"Authorization: Bearer {token}\r\n" if token else ""
-    request = (f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n{auth}"
-               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    request = raw_post(port, query, token)
     with socket.create_connection(("127.0.0.1", port)) as sock:
         for _ in range(n):
             sock.sendall(request)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += sock.recv(65536)
-            head, rest = data.split(b"\r\n\r\n", 1)
-            if not head.startswith(b"HTTP/1.1 200"):
-                sys.exit(f"unexpected answer: {head[:200]!r}")
-            length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
-            while len(rest) < length:
-                rest += sock.recv(65536)
+            read_response(sock)
 
 
 def count(name, cmd, env, port, ready, token_of, query):
@@ -63,8 +40,7 @@ def count(name, cmd, env, port, ready, token_of, query):
     out = os.path.join(work, "callgrind.out")
     log = open(os.path.join(work, "server.log"), "w")
     p = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"] + cmd,
-                         env=dict(env, SQLITE=os.path.join(work, "ref.db"), TOKFILE=os.path.join(work, "ref.token")),
-                         cwd=work, stdout=log, stderr=subprocess.STDOUT)
+                         env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT)
     try:
         for _ in range(1200):
             try:
@@ -87,29 +63,12 @@ def count(name, cmd, env, port, ready, token_of, query):
     return int(re.search(r"([\d,]+) \(100\.0%\)\s+PROGRAM TOTALS", totals).group(1).replace(",", "")) / REQUESTS
 
 
-def idgate_token(port):
-    post(port, 'mutation { register(input: {email: "bench@example.com", password: "%s"}) { user { id } } }' % PASSWORD)
-    answer = post(port, 'mutation { login(input: {email: "bench@example.com", password: "%s"}) '
-                        '{ ... on AuthPayload { accessToken } } }' % PASSWORD)
-    return answer["data"]["login"]["accessToken"]
-
-
-def ref_token(port):
-    answer = post(port, 'mutation { login(email:"user5@example.com", password:"password123") { token } }')
-    return answer["data"]["login"]["token"]
-
-
 def main():
     if not shutil.which("valgrind"):
         sys.exit("valgrind is missing")
-    if not os.path.exists(REF):
-        subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=BASELINE, check=True,
-                       env=dict(os.environ, CARGO_TARGET_DIR=TARGET))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IDGATE_")}
-    idgate_env = dict(env, TOKIO_WORKER_THREADS="1", IDGATE_LISTEN="127.0.0.1:18190", IDGATE_LOGIN_OTP="off",
-                      IDGATE_REQUIRE_EMAIL_VERIFICATION="false", IDGATE_ACCESS_TOKEN_TTL_SECS="86400", RUST_LOG="warn")
-    ref_env = dict(env, BIND="127.0.0.1:18192", WORKERS="1", STORE="sqlite", HASH="sem:1")
-    for query, signed_in in (("{ __typename }", False), ("{ me { id email } }", True)):
+    build_reference()
+    idgate_env, ref_env = environments(18190, 18192, ".")
+    for query, signed_in in ((TYPENAME, False), (ME, True)):
         a = count("idgate", [IDGATE], idgate_env, 18190, "http://127.0.0.1:18190/healthz",
                   idgate_token if signed_in else None, query)
         b = count("reference", [REF], ref_env, 18192, "http://127.0.0.1:18192/", ref_token if signed_in else None, query)
