@@ -32,7 +32,7 @@ use crate::{
     domain::{Email, Password, Phone, Principal, Session, User, UserId},
     error::{AppError, AppResult},
     identities::{self, ExternalIdentity},
-    kv::Kv,
+    kv::{Kv, Write},
     notify::{
         mail::Mailer,
         sms::{OutgoingSms, SmsSender},
@@ -186,8 +186,10 @@ impl AuthService {
         };
         let imported = hash.clone().filter(|h| Passwords::needs_rehash(h));
         let matched = self.passwords.verify(password.secret(), hash).await?;
+        // A correct password forgets the failures; stored with the login's own writes below.
+        let mut forget_failures = Vec::new();
         if matched {
-            self.lockout.clear(email.as_str()).await?;
+            forget_failures = self.lockout.clearing(email.as_str());
             if let (Some(imported), Some(user)) = (imported, &user) {
                 self.rehash(user.id, &imported, &password).await?;
             }
@@ -205,6 +207,7 @@ impl AuthService {
             Some(_) => None,
         };
         if let Some(reason) = refused {
+            self.kv.write(&forget_failures).await?;
             if matches!(reason, "wrong_password" | "unknown_account") {
                 self.captcha.record_failure(client, email.as_str()).await?;
             }
@@ -223,13 +226,17 @@ impl AuthService {
         }
         let Some(user) = user else { return Err(AppError::InvalidCredentials) };
         match self.policy.login_otp {
-            LoginOtp::Off => Ok(LoginOutcome::Granted(Box::new(
-                self.grant_session(user, device_name, client, Alongside::Nothing).await?,
-            ))),
+            LoginOtp::Off => {
+                self.kv.write(&forget_failures).await?;
+                Ok(LoginOutcome::Granted(Box::new(
+                    self.grant_session(user, device_name, client, Alongside::Nothing).await?,
+                )))
+            }
             LoginOtp::Email => {
                 let target = ChallengeTarget::Email { user: user.id, email, link: None };
                 let locale = user.locale.or_else(|| client.locale.clone());
-                Ok(LoginOutcome::ChallengeSent(self.start_challenge(target, locale, device_name).await?))
+                let challenge = self.start_challenge(target, locale, device_name, forget_failures).await?;
+                Ok(LoginOutcome::ChallengeSent(challenge))
             }
         }
     }
@@ -267,7 +274,7 @@ impl AuthService {
             None => (ChallengeTarget::Nobody { phone }, None),
         };
         let locale = locale.or_else(|| client.locale.clone());
-        self.start_challenge(target, locale, device_name).await
+        self.start_challenge(target, locale, device_name, Vec::new()).await
     }
 
     /// Completes a challenge with its code.
@@ -353,7 +360,7 @@ impl AuthService {
             Some(email) if code_first => {
                 let locale = user.locale.clone().or_else(|| client.locale.clone());
                 let target = ChallengeTarget::Email { user: user.id, email, link: None };
-                Ok(LoginOutcome::ChallengeSent(self.start_challenge(target, locale, device_name).await?))
+                Ok(LoginOutcome::ChallengeSent(self.start_challenge(target, locale, device_name, Vec::new()).await?))
             }
             _ => Ok(LoginOutcome::Granted(Box::new(
                 self.grant_session(user, device_name, client, Alongside::TouchIdentity(identity)).await?,
@@ -375,7 +382,7 @@ impl AuthService {
     ) -> AppResult<ChallengeView> {
         let locale = user.locale.clone().or_else(|| client.locale.clone());
         let target = ChallengeTarget::Email { user: user.id, email, link: Some(identity) };
-        self.start_challenge(target, locale, device_name).await
+        self.start_challenge(target, locale, device_name, Vec::new()).await
     }
 
     /// A wrong login code counts toward the same lock as a wrong password.
@@ -437,10 +444,10 @@ impl AuthService {
         }
         challenge.generation += 1;
         // A new code replaces the old one, which dies, and gets its own tries.
-        let code = self.secrets.issue_code(LOGIN_CODE, challenge_id, &(), self.policy.otp_ttl).await?;
+        let (code, store_code) = self.secrets.new_code(LOGIN_CODE, challenge_id, &(), self.policy.otp_ttl)?;
         challenge.expires_at = now + chrono(self.policy.otp_ttl);
         challenge.resend_available_at = now + chrono(self.policy.otp_resend_cooldown);
-        self.store_challenge(&key, &challenge).await?;
+        self.kv.write(&[self.challenge_write(key, &challenge)?, store_code]).await?;
         self.deliver(&challenge, code.expose_secret()).await?;
         Ok(view(challenge_id, &challenge))
     }
@@ -726,11 +733,14 @@ impl AuthService {
         Ok(AuthGrant { access_token, refresh_token, expires_in: self.tokens.ttl_secs(), user, session })
     }
 
+    /// Stores a challenge and its code, with `also` (the caller's own writes) in the same round
+    /// trip, and sends the code.
     async fn start_challenge(
         &self,
         target: ChallengeTarget,
         locale: Option<String>,
         device_name: Option<String>,
+        also: Vec<Write>,
     ) -> AppResult<ChallengeView> {
         let challenge_id = random_token();
         let now = self.clock.now();
@@ -757,8 +767,10 @@ impl AuthService {
             device_name,
             link,
         };
-        self.store_challenge(&challenge_key(&challenge_id)?, &challenge).await?;
-        let code = self.secrets.issue_code(LOGIN_CODE, &challenge_id, &(), self.policy.otp_ttl).await?;
+        let (code, store_code) = self.secrets.new_code(LOGIN_CODE, &challenge_id, &(), self.policy.otp_ttl)?;
+        let mut writes = also;
+        writes.extend([self.challenge_write(challenge_key(&challenge_id)?, &challenge)?, store_code]);
+        self.kv.write(&writes).await?;
         self.deliver(&challenge, code.expose_secret()).await?;
         Ok(view(&challenge_id, &challenge))
     }
@@ -786,9 +798,9 @@ impl AuthService {
         serde_json::from_str(&raw).map(Some).map_err(AppError::internal)
     }
 
-    async fn store_challenge(&self, key: &str, challenge: &PendingChallenge) -> AppResult<()> {
-        let raw = serde_json::to_string(challenge).map_err(AppError::internal)?;
-        self.kv.set(key, &raw, self.policy.otp_ttl + EXPIRED_CHALLENGE_MEMORY).await
+    fn challenge_write(&self, key: String, challenge: &PendingChallenge) -> AppResult<Write> {
+        let value = serde_json::to_string(challenge).map_err(AppError::internal)?;
+        Ok(Write::Set { key, value, ttl: self.policy.otp_ttl + EXPIRED_CHALLENGE_MEMORY })
     }
 }
 

@@ -16,7 +16,7 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, Value};
 
-use super::{Admission, Kv};
+use super::{Admission, Kv, Write};
 use crate::{
     clock::Clock,
     error::{AppError, AppResult},
@@ -141,6 +141,34 @@ impl Kv for DatabaseKv {
         self.execute(&sql, keys.iter().map(|&key| key.into()).collect()).await.map(drop)
     }
 
+    async fn write(&self, writes: &[Write]) -> AppResult<()> {
+        // One upsert carries the whole batch, so it is atomic on both backends. A delete writes
+        // its key as already expired: invisible at once, as every expired row is, and gone at the
+        // next sweep. Of two writes to one key only the last is sent (PostgreSQL refuses to
+        // upsert one row twice in a statement).
+        let mut rows: Vec<(&str, &str, i64)> = Vec::with_capacity(writes.len());
+        for write in writes {
+            let row = match write {
+                Write::Set { key, value, ttl } => (key.as_str(), value.as_str(), self.deadline_ms(*ttl)),
+                Write::Delete { key } => (key.as_str(), "0", 0),
+            };
+            rows.retain(|&(key, _, _)| key != row.0);
+            rows.push(row);
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let placeholders: Vec<String> =
+            (0..rows.len()).map(|n| format!("(${}, ${}, ${})", 3 * n + 1, 3 * n + 2, 3 * n + 3)).collect();
+        let sql = format!(
+            "INSERT INTO kv_entries (key, value, expires_at_ms) VALUES {} \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at_ms = excluded.expires_at_ms",
+            placeholders.join(", ")
+        );
+        let values = rows.into_iter().flat_map(|(key, value, deadline)| [key.into(), value.into(), deadline.into()]);
+        self.execute(&sql, values.collect()).await.map(drop)
+    }
+
     async fn increment(&self, key: &str, ttl: Duration) -> AppResult<u64> {
         // A live counter counts on under its old deadline; an expired one starts again at 1.
         let count = self
@@ -255,6 +283,29 @@ mod tests {
         assert_eq!(kv.get("a").await.ok().flatten(), None);
         assert_eq!(kv.get("b").await.ok().flatten(), None);
         assert_eq!(kv.get("c").await.ok().flatten().as_deref(), Some("v"));
+    }
+
+    #[tokio::test]
+    async fn a_batch_sets_and_deletes_in_order_and_the_last_write_to_a_key_wins() {
+        let (kv, _clock, _dir) = store().await;
+        for key in ["gone", "kept"] {
+            kv.set(key, "old", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
+        }
+        let set = |key: &str, value: &str| Write::Set { key: key.into(), value: value.into(), ttl: MINUTE };
+        let delete = |key: &str| Write::Delete { key: key.into() };
+        let batch = [delete("gone"), set("new", "1"), set("twice", "first"), set("twice", "second"), delete("absent")];
+        kv.write(&batch).await.unwrap_or_else(|e| panic!("{e:?}"));
+        kv.write(&[]).await.unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(kv.get("gone").await.ok().flatten(), None);
+        assert_eq!(kv.take("gone").await.ok().flatten(), None, "a deleted key is not handed out");
+        assert_eq!(kv.get("absent").await.ok().flatten(), None);
+        assert_eq!(kv.get("kept").await.ok().flatten().as_deref(), Some("old"));
+        assert_eq!(kv.get("new").await.ok().flatten().as_deref(), Some("1"));
+        assert_eq!(kv.get("twice").await.ok().flatten().as_deref(), Some("second"));
+        // A deleted counter or limit starts again from nothing.
+        kv.write(&[delete("new")]).await.unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(kv.increment("new", MINUTE).await.ok(), Some(1));
+        assert_eq!(kv.set_if_absent("gone", "again", MINUTE).await.ok(), Some(true));
     }
 
     #[tokio::test]

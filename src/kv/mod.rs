@@ -28,6 +28,15 @@ pub enum Admission {
     Refused { wait: Duration },
 }
 
+/// One write of a batch ([`Kv::write`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// Stores `value` at `key` for `ttl`, replacing any value.
+    Set { key: String, value: String, ttl: Duration },
+    /// Removes `key` if present.
+    Delete { key: String },
+}
+
 /// A key-value store whose every write carries a TTL. All operations are atomic per key.
 #[async_trait]
 pub trait Kv: Send + Sync + 'static {
@@ -41,6 +50,10 @@ pub trait Kv: Send + Sync + 'static {
     async fn take(&self, key: &str) -> AppResult<Option<String>>;
     /// Removes each of `keys` that is present, in one round trip.
     async fn delete(&self, keys: &[&str]) -> AppResult<()>;
+    /// Applies `writes` in order as one unit, in one round trip: a reader sees all of them or
+    /// none. (A login stores its challenge and code and forgets its failures this way: each
+    /// round trip is a hand-off that the hashing threads pay for.)
+    async fn write(&self, writes: &[Write]) -> AppResult<()>;
     /// Adds one to the counter at `key` (created at 0 with `ttl`) and returns the new count.
     async fn increment(&self, key: &str, ttl: Duration) -> AppResult<u64>;
     /// One hit against a sliding limit (GCRA, the generic cell rate algorithm): `key` holds a

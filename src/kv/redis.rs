@@ -13,7 +13,7 @@ use deadpool_redis::{
     redis::{self, FromRedisValue},
 };
 
-use super::{Admission, Kv};
+use super::{Admission, Kv, Write};
 use crate::error::{AppError, AppResult};
 
 /// How long one store operation (a connection from the pool and its command) may take.
@@ -112,6 +112,25 @@ impl Kv for RedisKv {
         }
         let keys: Vec<String> = keys.iter().map(|key| self.key(key)).collect();
         self.query(redis::cmd("DEL").arg(keys)).await
+    }
+
+    async fn write(&self, writes: &[Write]) -> AppResult<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        // MULTI … EXEC: no other client sees the batch half applied.
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for write in writes {
+            match write {
+                Write::Set { key, value, ttl } => {
+                    pipe.cmd("SET").arg(self.key(key)).arg(value).arg("PX").arg(millis(*ttl))
+                }
+                Write::Delete { key } => pipe.cmd("DEL").arg(self.key(key)),
+            }
+            .ignore();
+        }
+        self.query_pipe(&pipe).await
     }
 
     async fn increment(&self, key: &str, ttl: Duration) -> AppResult<u64> {

@@ -20,9 +20,15 @@ use std::{sync::Arc, time::Duration};
 
 use super::{
     crypto::sha256_hex,
-    rate_limit::{RateLimiter, Rule, Taken},
+    rate_limit::{RateLimiter, Rule, Taken, forgetting},
 };
-use crate::{clock::Clock, config::Settings, domain::UserId, error::AppResult, kv::Kv};
+use crate::{
+    clock::Clock,
+    config::Settings,
+    domain::UserId,
+    error::AppResult,
+    kv::{Kv, Write},
+};
 
 /// The cost cap on password checks per address: far above the lock threshold, it bounds what
 /// guessing costs the server, never an owner who has the reset link (a reset clears it).
@@ -135,8 +141,13 @@ impl Lockout {
     /// Forgets `identifier`'s failures and its cost-cap count: after a success, a reset or an
     /// admin's unlock.
     pub async fn clear(&self, identifier: &str) -> AppResult<()> {
+        self.kv.write(&self.clearing(identifier)).await
+    }
+
+    /// The writes of [`Lockout::clear`], for a caller that stores them with its own.
+    pub fn clearing(&self, identifier: &str) -> Vec<Write> {
         let subject = subject(identifier);
-        self.limiter.forget(&[(self.failures(), &subject), (self.cost_cap(), &subject)]).await
+        forgetting(&[(self.failures(), &subject), (self.cost_cap(), &subject)])
     }
 }
 

@@ -21,7 +21,7 @@ use super::{
 use crate::{
     clock::Clock,
     error::{AppError, AppResult},
-    kv::Kv,
+    kv::{Kv, Write},
 };
 
 /// Records stay readable this long past expiry, to answer OTP_EXPIRED rather than OTP_INVALID.
@@ -65,6 +65,20 @@ impl OneTimeSecrets {
         payload: &impl Serialize,
         ttl: Duration,
     ) -> AppResult<SecretString> {
+        let (code, write) = self.new_code(purpose, subject, payload, ttl)?;
+        self.kv.write(&[write]).await?;
+        Ok(code)
+    }
+
+    /// A fresh code as [`OneTimeSecrets::issue_code`] makes it, and the write that stores it,
+    /// for a caller that stores it with its own writes. The code works once that write is done.
+    pub fn new_code(
+        &self,
+        purpose: &str,
+        subject: &str,
+        payload: &impl Serialize,
+        ttl: Duration,
+    ) -> AppResult<(SecretString, Write)> {
         let code = generate_code();
         let nonce = random_token();
         let record = CodeRecord {
@@ -73,9 +87,8 @@ impl OneTimeSecrets {
             payload: serde_json::to_string(payload).map_err(AppError::internal)?,
             expires_at: self.clock.now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX),
         };
-        let raw = serde_json::to_string(&record).map_err(AppError::internal)?;
-        self.kv.set(&code_key(purpose, subject), &raw, ttl + EXPIRED_MEMORY).await?;
-        Ok(code)
+        let value = serde_json::to_string(&record).map_err(AppError::internal)?;
+        Ok((code, Write::Set { key: code_key(purpose, subject), value, ttl: ttl + EXPIRED_MEMORY }))
     }
 
     /// Checks `code` for `subject` and, when right, consumes it and returns its payload.

@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Duration};
 use crate::{
     clock::Clock,
     error::{AppError, AppResult},
-    kv::{Admission, Kv},
+    kv::{Admission, Kv, Write},
 };
 
 /// One limit: at most `limit` hits per `window` for each subject.
@@ -73,13 +73,12 @@ impl RateLimiter {
         let backlog = tat.saturating_sub(now_ms).max(0).unsigned_abs();
         Ok(u32::try_from(backlog.div_ceil(interval_ms(rule).unsigned_abs())).unwrap_or(u32::MAX))
     }
+}
 
-    /// Forgets each subject's hits under its rule (after it proved who it is, say), all in one
-    /// round trip to the KV.
-    pub async fn forget(&self, counts: &[(Rule, &str)]) -> AppResult<()> {
-        let keys: Vec<String> = counts.iter().map(|&(rule, subject)| key(rule, subject)).collect();
-        self.kv.delete(&keys.iter().map(String::as_str).collect::<Vec<_>>()).await
-    }
+/// The writes that forget each subject's hits under its rule (after it proved who it is, say),
+/// for [`Kv::write`] alone or with the caller's own writes.
+pub fn forgetting(counts: &[(Rule, &str)]) -> Vec<Write> {
+    counts.iter().map(|&(rule, subject)| Write::Delete { key: key(rule, subject) }).collect()
 }
 
 /// What [`RateLimiter::take`] did.
