@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait, Select, SqlErr,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
@@ -67,6 +67,15 @@ pub async fn migrate(url: &str) -> AppResult<()> {
 
 /// The advisory lock key idgate's migrations hold on PostgreSQL ("idgate" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6964_6761_7465;
+
+/// The row that `select`, a filter on a unique key, names.
+///
+/// Not `one()`: it binds `LIMIT ?`, and SQLite's planner reads a bound limit's value, so it
+/// prepares such a statement again every time it runs (in profiles of a login flood, one
+/// seventh of the SQLite thread's time). A unique key needs no limit.
+pub async fn unique_row<E: EntityTrait>(select: Select<E>, db: &impl ConnectionTrait) -> AppResult<Option<E::Model>> {
+    Ok(select.all(db).await.map_err(AppError::internal)?.into_iter().next())
+}
 
 /// The violated unique constraint's description (names the index on PostgreSQL, the column on
 /// SQLite), if `err` is a unique violation.

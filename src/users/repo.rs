@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::domain::{Gender, ProfileChanges, Role, User, UserId};
 use crate::{
-    db::unique_violation,
+    db::{unique_row, unique_violation},
     entity::users,
     error::{AppError, AppResult},
 };
@@ -80,12 +80,11 @@ pub async fn insert(db: &impl ConnectionTrait, user: &User, password_hash: Optio
 }
 
 pub async fn find_by_id(db: &impl ConnectionTrait, id: UserId) -> AppResult<Option<User>> {
-    let row = users::Entity::find_by_id(id.0).one(db).await.map_err(AppError::internal)?;
-    Ok(row.map(to_user))
+    Ok(unique_row(users::Entity::find_by_id(id.0), db).await?.map(to_user))
 }
 
 pub async fn find_credentials(db: &impl ConnectionTrait, email: &str) -> AppResult<Option<Credentials>> {
-    let row = users::Entity::find().filter(users::Column::Email.eq(email)).one(db).await.map_err(AppError::internal)?;
+    let row = unique_row(users::Entity::find().filter(users::Column::Email.eq(email)), db).await?;
     Ok(row.map(|row| {
         let password_hash = row.password_hash.clone();
         Credentials { user: to_user(row), password_hash }
