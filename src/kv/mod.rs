@@ -28,8 +28,8 @@ pub enum Admission {
     Refused { wait: Duration },
 }
 
-/// One write of a batch ([`Kv::write`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One write of a batch ([`Kv::write`]). Not `Debug`: a value may be a code's record or a
+/// pending challenge, which stay out of logs.
 pub enum Write {
     /// Stores `value` at `key` for `ttl`, replacing any value.
     Set { key: String, value: String, ttl: Duration },
