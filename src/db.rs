@@ -6,7 +6,10 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait, Select, SqlErr,
-    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+    sqlx::{
+        ConnectOptions as _, SqliteConnection,
+        sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+    },
 };
 
 use crate::error::{AppError, AppResult};
@@ -27,17 +30,27 @@ pub async fn connect(url: &str, max_connections: u32) -> AppResult<DatabaseConne
         // (INTERNAL, nothing written) and leaves the pool.
         .test_before_acquire(false)
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|sqlite| {
-            sqlite
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(5))
-                .foreign_keys(true)
-                // 64 MiB of page cache per connection (SQLite's default is 2 MB): a directory
-                // search that scans the users table stays in memory.
-                .pragma("cache_size", "-65536")
-        });
+        .map_sqlx_sqlite_opts(sqlite_options);
     Database::connect(options).await.map_err(AppError::internal)
+}
+
+/// One SQLite connection outside any pool, with the pool's settings, for a store that keeps it
+/// for its whole life (`kv::DatabaseKv`).
+pub async fn connect_sqlite(url: &str) -> AppResult<SqliteConnection> {
+    let options: SqliteConnectOptions = url.parse().map_err(AppError::internal)?;
+    sqlite_options(options).connect().await.map_err(AppError::internal)
+}
+
+/// Every SQLite connection's settings (SQLite keeps pragmas per connection).
+fn sqlite_options(sqlite: SqliteConnectOptions) -> SqliteConnectOptions {
+    sqlite
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true)
+        // 64 MiB of page cache per connection (SQLite's default is 2 MB): a directory search
+        // that scans the users table stays in memory.
+        .pragma("cache_size", "-65536")
 }
 
 /// Applies every pending migration over a connection of its own, closed afterwards, so that no

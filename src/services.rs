@@ -207,15 +207,14 @@ async fn build_kv(settings: &Settings, db: &DatabaseConnection, clock: &Arc<dyn 
     if let Some(url) = &settings.redis_url {
         return Ok(Arc::new(RedisKv::connect(url.expose_secret(), &settings.redis_prefix).await?));
     }
-    // On SQLite the KV's writes (a login makes about six) get a connection of their own. One
+    // On SQLite the KV's writes (a login makes four) get a connection of their own. One
     // writer at a time is all SQLite allows anyway; on a shared pool the writers wait for the
     // file lock in SQLite's busy loop, and every write makes the other connections reread
     // their cached pages. Nothing spans the KV and other tables in one transaction.
-    let kv_db = match db.get_database_backend() {
-        DbBackend::Sqlite => db::connect(settings.database_url.expose_secret(), 1).await?,
-        _ => db.clone(),
-    };
-    let kv = Arc::new(DatabaseKv::new(kv_db, Arc::clone(clock)));
+    let kv = Arc::new(match db.get_database_backend() {
+        DbBackend::Sqlite => DatabaseKv::sqlite(settings.database_url.expose_secret(), Arc::clone(clock)).await?,
+        _ => DatabaseKv::new(db.clone(), Arc::clone(clock)),
+    });
     kv.spawn_sweeping(KV_SWEEP_INTERVAL);
     Ok(kv)
 }

@@ -14,23 +14,46 @@
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, Value};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, Value,
+    sqlx::{self, Connection as _, Row as _, SqliteConnection},
+};
+use tokio::sync::Mutex;
 
 use super::{Admission, Kv, Write};
 use crate::{
     clock::Clock,
+    db,
     error::{AppError, AppResult},
 };
 
 /// Database-backed [`Kv`].
 pub struct DatabaseKv {
-    db: DatabaseConnection,
+    connection: Connection,
     clock: Arc<dyn Clock>,
 }
 
+/// Where the statements run.
+enum Connection {
+    /// A pool shared with the rest of the application (PostgreSQL).
+    Pooled(DatabaseConnection),
+    /// One SQLite connection for the store's whole life. SQLite takes one writer at a time
+    /// anyway, and a connection that never returns to a pool is never tested on return: sqlx
+    /// pings every connection it takes back, a second hand-off to SQLite's thread for every
+    /// statement (a login makes four KV statements).
+    Held(Mutex<SqliteConnection>),
+}
+
 impl DatabaseKv {
+    /// A store on `db`'s pool (for PostgreSQL; SQLite has [`DatabaseKv::sqlite`]).
     pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+        Self { connection: Connection::Pooled(db), clock }
+    }
+
+    /// A store on a SQLite connection of its own, opened on `url` (already migrated).
+    pub async fn sqlite(url: &str, clock: Arc<dyn Clock>) -> AppResult<Self> {
+        let connection = Connection::Held(Mutex::new(db::connect_sqlite(url).await?));
+        Ok(Self { connection, clock })
     }
 
     fn now_ms(&self) -> i64 {
@@ -41,26 +64,38 @@ impl DatabaseKv {
         self.now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1))
     }
 
-    /// A statement in the connected backend's placeholder style. `sql` numbers its parameters
-    /// `$1`, `$2`, … as PostgreSQL does; SQLite reads the same numbers written `?1`, `?2`.
-    fn statement(&self, sql: &str, values: Vec<Value>) -> Statement {
-        let backend = self.db.get_database_backend();
-        let sql = match backend {
-            DatabaseBackend::Sqlite => sql.replace('$', "?"),
-            _ => sql.to_owned(),
-        };
-        Statement::from_sql_and_values(backend, sql, values)
-    }
-
-    /// Runs a statement that returns at most one `value` column.
+    /// Runs a statement and returns the `value` column of the row it returns, if any (a NULL
+    /// reads as no row). `sql` numbers its parameters `$1`, `$2`, … as PostgreSQL does;
+    /// SQLite reads the same numbers written `?1`, `?2`.
     async fn value(&self, sql: &str, values: Vec<Value>) -> AppResult<Option<String>> {
-        let row = self.db.query_one_raw(self.statement(sql, values)).await.map_err(AppError::internal)?;
-        row.map(|row| row.try_get::<String>("", "value")).transpose().map_err(AppError::internal)
+        match &self.connection {
+            Connection::Pooled(db) => {
+                let row = db.query_one_raw(pooled(db, sql, values)).await.map_err(AppError::internal)?;
+                let value = row.map(|row| row.try_get::<Option<String>>("", "value")).transpose();
+                value.map(Option::flatten).map_err(AppError::internal)
+            }
+            Connection::Held(connection) => {
+                let query = held(sql, values)?;
+                let row = query.fetch_optional(&mut *connection.lock().await).await.map_err(AppError::internal)?;
+                let value = row.map(|row| row.try_get::<Option<String>, _>("value")).transpose();
+                value.map(Option::flatten).map_err(AppError::internal)
+            }
+        }
     }
 
+    /// Runs a statement; returns how many rows it changed.
     async fn execute(&self, sql: &str, values: Vec<Value>) -> AppResult<u64> {
-        let result = self.db.execute_raw(self.statement(sql, values)).await.map_err(AppError::internal)?;
-        Ok(result.rows_affected())
+        match &self.connection {
+            Connection::Pooled(db) => {
+                let result = db.execute_raw(pooled(db, sql, values)).await.map_err(AppError::internal)?;
+                Ok(result.rows_affected())
+            }
+            Connection::Held(connection) => {
+                let query = held(sql, values)?;
+                let result = query.execute(&mut *connection.lock().await).await.map_err(AppError::internal)?;
+                Ok(result.rows_affected())
+            }
+        }
     }
 
     /// Deletes every expired entry; returns how many.
@@ -118,18 +153,12 @@ impl Kv for DatabaseKv {
 
     async fn take(&self, key: &str) -> AppResult<Option<String>> {
         // The row goes whether or not it expired; only a live one is handed out.
-        let row =
-            self.db
-                .query_one_raw(self.statement(
-                    "DELETE FROM kv_entries WHERE key = $1 RETURNING value, expires_at_ms",
-                    vec![key.into()],
-                ))
-                .await
-                .map_err(AppError::internal)?;
-        let Some(row) = row else { return Ok(None) };
-        let expires_at_ms: i64 = row.try_get("", "expires_at_ms").map_err(AppError::internal)?;
-        let value: String = row.try_get("", "value").map_err(AppError::internal)?;
-        Ok((expires_at_ms > self.now_ms()).then_some(value))
+        self.value(
+            "DELETE FROM kv_entries WHERE key = $1 \
+             RETURNING CASE WHEN expires_at_ms > $2 THEN value END AS value",
+            vec![key.into(), self.now_ms().into()],
+        )
+        .await
     }
 
     async fn delete(&self, keys: &[&str]) -> AppResult<()> {
@@ -221,8 +250,36 @@ impl Kv for DatabaseKv {
     }
 
     async fn ping(&self) -> AppResult<()> {
-        self.db.ping().await.map_err(AppError::internal)
+        match &self.connection {
+            Connection::Pooled(db) => db.ping().await.map_err(AppError::internal),
+            Connection::Held(connection) => connection.lock().await.ping().await.map_err(AppError::internal),
+        }
     }
+}
+
+/// `sql` as a statement for the pool's backend.
+fn pooled(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Statement {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DatabaseBackend::Sqlite => sql.replace('$', "?"),
+        _ => sql.to_owned(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+type SqliteQuery = sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// `sql` as a SQLite statement with `values` bound. The store binds only text and integers.
+fn held(sql: &str, values: Vec<Value>) -> AppResult<SqliteQuery> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.replace('$', "?")));
+    for value in values {
+        query = match value {
+            Value::String(text) => query.bind(text),
+            Value::BigInt(number) => query.bind(number),
+            _ => return Err(AppError::internal_msg("the KV binds only text and integers")),
+        };
+    }
+    Ok(query)
 }
 
 #[cfg(test)]
@@ -234,152 +291,174 @@ mod tests {
 
     const MINUTE: Duration = Duration::from_secs(60);
 
-    async fn store() -> (DatabaseKv, ManualClock, tempfile::TempDir) {
-        let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("kv.db").display());
-        db::migrate(&url).await.unwrap_or_else(|e| panic!("{e:?}"));
-        let conn = db::connect(&url, 2).await.unwrap_or_else(|e| panic!("{e:?}"));
-        let clock = ManualClock::new(Utc::now());
-        (DatabaseKv::new(conn, Arc::new(clock.clone())), clock, dir)
+    /// A fresh store of each kind: on a held SQLite connection (the embedded default) and on a
+    /// pool (as on PostgreSQL).
+    async fn stores() -> Vec<(DatabaseKv, ManualClock, tempfile::TempDir)> {
+        let mut stores = Vec::new();
+        for pooled in [false, true] {
+            let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("kv.db").display());
+            db::migrate(&url).await.unwrap_or_else(|e| panic!("{e:?}"));
+            let clock = ManualClock::new(Utc::now());
+            let shared = Arc::new(clock.clone());
+            let kv = if pooled {
+                DatabaseKv::new(db::connect(&url, 2).await.unwrap_or_else(|e| panic!("{e:?}")), shared)
+            } else {
+                DatabaseKv::sqlite(&url, shared).await.unwrap_or_else(|e| panic!("{e:?}"))
+            };
+            stores.push((kv, clock, dir));
+        }
+        stores
     }
 
     #[tokio::test]
     async fn a_value_lives_until_its_ttl_by_the_injected_clock() {
-        let (kv, clock, _dir) = store().await;
-        kv.set("k", "v", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
-        assert_eq!(kv.get("k").await.ok().flatten().as_deref(), Some("v"));
-        clock.advance(chrono::Duration::seconds(61));
-        assert_eq!(kv.get("k").await.ok().flatten(), None);
-        assert_eq!(kv.take("k").await.ok().flatten(), None, "an expired value is not handed out");
+        for (kv, clock, _dir) in stores().await {
+            kv.set("k", "v", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(kv.get("k").await.ok().flatten().as_deref(), Some("v"));
+            clock.advance(chrono::Duration::seconds(61));
+            assert_eq!(kv.get("k").await.ok().flatten(), None);
+            assert_eq!(kv.take("k").await.ok().flatten(), None, "an expired value is not handed out");
+        }
     }
 
     #[tokio::test]
     async fn set_if_absent_stores_once_and_again_after_expiry() {
-        let (kv, clock, _dir) = store().await;
-        assert_eq!(kv.set_if_absent("k", "first", MINUTE).await.ok(), Some(true));
-        assert_eq!(kv.set_if_absent("k", "second", MINUTE).await.ok(), Some(false));
-        assert_eq!(kv.get("k").await.ok().flatten().as_deref(), Some("first"));
-        clock.advance(chrono::Duration::seconds(61));
-        assert_eq!(kv.set_if_absent("k", "third", MINUTE).await.ok(), Some(true));
-        assert_eq!(kv.get("k").await.ok().flatten().as_deref(), Some("third"));
+        for (kv, clock, _dir) in stores().await {
+            assert_eq!(kv.set_if_absent("k", "first", MINUTE).await.ok(), Some(true));
+            assert_eq!(kv.set_if_absent("k", "second", MINUTE).await.ok(), Some(false));
+            assert_eq!(kv.get("k").await.ok().flatten().as_deref(), Some("first"));
+            clock.advance(chrono::Duration::seconds(61));
+            assert_eq!(kv.set_if_absent("k", "third", MINUTE).await.ok(), Some(true));
+            assert_eq!(kv.get("k").await.ok().flatten().as_deref(), Some("third"));
+        }
     }
 
     #[tokio::test]
     async fn take_hands_a_value_out_once() {
-        let (kv, _clock, _dir) = store().await;
-        kv.set("k", "v", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
-        assert_eq!(kv.take("k").await.ok().flatten().as_deref(), Some("v"));
-        assert_eq!(kv.take("k").await.ok().flatten(), None);
+        for (kv, _clock, _dir) in stores().await {
+            kv.set("k", "v", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(kv.take("k").await.ok().flatten().as_deref(), Some("v"));
+            assert_eq!(kv.take("k").await.ok().flatten(), None);
+        }
     }
 
     #[tokio::test]
     async fn one_delete_removes_every_key_it_names_and_no_other() {
-        let (kv, _clock, _dir) = store().await;
-        for key in ["a", "b", "c"] {
-            kv.set(key, "v", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
+        for (kv, _clock, _dir) in stores().await {
+            for key in ["a", "b", "c"] {
+                kv.set(key, "v", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
+            }
+            kv.delete(&["a", "b", "absent"]).await.unwrap_or_else(|e| panic!("{e:?}"));
+            kv.delete(&[]).await.unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(kv.get("a").await.ok().flatten(), None);
+            assert_eq!(kv.get("b").await.ok().flatten(), None);
+            assert_eq!(kv.get("c").await.ok().flatten().as_deref(), Some("v"));
         }
-        kv.delete(&["a", "b", "absent"]).await.unwrap_or_else(|e| panic!("{e:?}"));
-        kv.delete(&[]).await.unwrap_or_else(|e| panic!("{e:?}"));
-        assert_eq!(kv.get("a").await.ok().flatten(), None);
-        assert_eq!(kv.get("b").await.ok().flatten(), None);
-        assert_eq!(kv.get("c").await.ok().flatten().as_deref(), Some("v"));
     }
 
     #[tokio::test]
     async fn a_batch_sets_and_deletes_in_order_and_the_last_write_to_a_key_wins() {
-        let (kv, _clock, _dir) = store().await;
-        for key in ["gone", "kept"] {
-            kv.set(key, "old", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
+        for (kv, _clock, _dir) in stores().await {
+            for key in ["gone", "kept"] {
+                kv.set(key, "old", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
+            }
+            let set = |key: &str, value: &str| Write::Set { key: key.into(), value: value.into(), ttl: MINUTE };
+            let delete = |key: &str| Write::Delete { key: key.into() };
+            let batch =
+                [delete("gone"), set("new", "1"), set("twice", "first"), set("twice", "second"), delete("absent")];
+            kv.write(&batch).await.unwrap_or_else(|e| panic!("{e:?}"));
+            kv.write(&[]).await.unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(kv.get("gone").await.ok().flatten(), None);
+            assert_eq!(kv.take("gone").await.ok().flatten(), None, "a deleted key is not handed out");
+            assert_eq!(kv.get("absent").await.ok().flatten(), None);
+            assert_eq!(kv.get("kept").await.ok().flatten().as_deref(), Some("old"));
+            assert_eq!(kv.get("new").await.ok().flatten().as_deref(), Some("1"));
+            assert_eq!(kv.get("twice").await.ok().flatten().as_deref(), Some("second"));
+            // A deleted counter or limit starts again from nothing.
+            kv.write(&[delete("new")]).await.unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(kv.increment("new", MINUTE).await.ok(), Some(1));
+            assert_eq!(kv.set_if_absent("gone", "again", MINUTE).await.ok(), Some(true));
         }
-        let set = |key: &str, value: &str| Write::Set { key: key.into(), value: value.into(), ttl: MINUTE };
-        let delete = |key: &str| Write::Delete { key: key.into() };
-        let batch = [delete("gone"), set("new", "1"), set("twice", "first"), set("twice", "second"), delete("absent")];
-        kv.write(&batch).await.unwrap_or_else(|e| panic!("{e:?}"));
-        kv.write(&[]).await.unwrap_or_else(|e| panic!("{e:?}"));
-        assert_eq!(kv.get("gone").await.ok().flatten(), None);
-        assert_eq!(kv.take("gone").await.ok().flatten(), None, "a deleted key is not handed out");
-        assert_eq!(kv.get("absent").await.ok().flatten(), None);
-        assert_eq!(kv.get("kept").await.ok().flatten().as_deref(), Some("old"));
-        assert_eq!(kv.get("new").await.ok().flatten().as_deref(), Some("1"));
-        assert_eq!(kv.get("twice").await.ok().flatten().as_deref(), Some("second"));
-        // A deleted counter or limit starts again from nothing.
-        kv.write(&[delete("new")]).await.unwrap_or_else(|e| panic!("{e:?}"));
-        assert_eq!(kv.increment("new", MINUTE).await.ok(), Some(1));
-        assert_eq!(kv.set_if_absent("gone", "again", MINUTE).await.ok(), Some(true));
     }
 
     #[tokio::test]
     async fn a_counter_counts_within_its_window_and_restarts_after_it() {
-        let (kv, clock, _dir) = store().await;
-        for expected in 1..=3 {
-            assert_eq!(kv.increment("c", MINUTE).await.ok(), Some(expected));
+        for (kv, clock, _dir) in stores().await {
+            for expected in 1..=3 {
+                assert_eq!(kv.increment("c", MINUTE).await.ok(), Some(expected));
+            }
+            clock.advance(chrono::Duration::seconds(30));
+            assert_eq!(kv.increment("c", MINUTE).await.ok(), Some(4), "a hit does not extend the window");
+            clock.advance(chrono::Duration::seconds(31));
+            assert_eq!(kv.increment("c", MINUTE).await.ok(), Some(1));
         }
-        clock.advance(chrono::Duration::seconds(30));
-        assert_eq!(kv.increment("c", MINUTE).await.ok(), Some(4), "a hit does not extend the window");
-        clock.advance(chrono::Duration::seconds(31));
-        assert_eq!(kv.increment("c", MINUTE).await.ok(), Some(1));
     }
 
     #[tokio::test]
     async fn concurrent_increments_are_each_counted() {
-        let (kv, _clock, _dir) = store().await;
-        let kv = Arc::new(kv);
-        let hits = (0..20).map(|_| {
-            let kv = Arc::clone(&kv);
-            tokio::spawn(async move { kv.increment("c", MINUTE).await })
-        });
-        let mut counts: Vec<u64> =
-            futures::future::join_all(hits).await.into_iter().filter_map(|r| r.ok()?.ok()).collect();
-        counts.sort_unstable();
-        assert_eq!(counts, (1..=20).collect::<Vec<u64>>());
+        for (kv, _clock, _dir) in stores().await {
+            let kv = Arc::new(kv);
+            let hits = (0..20).map(|_| {
+                let kv = Arc::clone(&kv);
+                tokio::spawn(async move { kv.increment("c", MINUTE).await })
+            });
+            let mut counts: Vec<u64> =
+                futures::future::join_all(hits).await.into_iter().filter_map(|r| r.ok()?.ok()).collect();
+            counts.sort_unstable();
+            assert_eq!(counts, (1..=20).collect::<Vec<u64>>());
+        }
     }
 
     #[tokio::test]
     async fn a_sliding_limit_admits_a_burst_then_one_per_interval() {
-        let (kv, clock, _dir) = store().await;
-        let now = || clock.now().timestamp_millis();
-        let admitted = |seconds: u64| Some(Admission::Admitted { backlog: Duration::from_secs(seconds) });
-        let refused = |seconds: u64| Some(Admission::Refused { wait: Duration::from_secs(seconds) });
-        // Three per minute: one every 20 s after a burst of three; the backlog counts them.
-        for backlog in [20, 40, 60] {
-            assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), admitted(backlog));
+        for (kv, clock, _dir) in stores().await {
+            let now = || clock.now().timestamp_millis();
+            let admitted = |seconds: u64| Some(Admission::Admitted { backlog: Duration::from_secs(seconds) });
+            let refused = |seconds: u64| Some(Admission::Refused { wait: Duration::from_secs(seconds) });
+            // Three per minute: one every 20 s after a burst of three; the backlog counts them.
+            for backlog in [20, 40, 60] {
+                assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), admitted(backlog));
+            }
+            assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), refused(20));
+            clock.advance(chrono::Duration::seconds(19));
+            assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), refused(1), "not yet");
+            clock.advance(chrono::Duration::seconds(1));
+            assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), admitted(60), "one slot back");
+            assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), refused(20), "and only one");
         }
-        assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), refused(20));
-        clock.advance(chrono::Duration::seconds(19));
-        assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), refused(1), "not yet");
-        clock.advance(chrono::Duration::seconds(1));
-        assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), admitted(60), "one slot back");
-        assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), refused(20), "and only one");
     }
 
     #[tokio::test]
     async fn concurrent_hits_on_a_sliding_limit_admit_exactly_its_burst() {
-        let (kv, clock, _dir) = store().await;
-        let kv = Arc::new(kv);
-        let now = clock.now().timestamp_millis();
-        let hits = (0..20).map(|_| {
-            let kv = Arc::clone(&kv);
-            tokio::spawn(async move { kv.admit("l", now, 6_000, 60_000).await })
-        });
-        let mut backlogs: Vec<u64> = futures::future::join_all(hits)
-            .await
-            .into_iter()
-            .filter_map(|r| match r {
-                Ok(Ok(Admission::Admitted { backlog })) => Some(backlog.as_secs()),
-                _ => None,
-            })
-            .collect();
-        backlogs.sort_unstable();
-        assert_eq!(backlogs, (1..=10).map(|n| n * 6).collect::<Vec<u64>>(), "each admitted hit sees its own count");
+        for (kv, clock, _dir) in stores().await {
+            let kv = Arc::new(kv);
+            let now = clock.now().timestamp_millis();
+            let hits = (0..20).map(|_| {
+                let kv = Arc::clone(&kv);
+                tokio::spawn(async move { kv.admit("l", now, 6_000, 60_000).await })
+            });
+            let mut backlogs: Vec<u64> = futures::future::join_all(hits)
+                .await
+                .into_iter()
+                .filter_map(|r| match r {
+                    Ok(Ok(Admission::Admitted { backlog })) => Some(backlog.as_secs()),
+                    _ => None,
+                })
+                .collect();
+            backlogs.sort_unstable();
+            assert_eq!(backlogs, (1..=10).map(|n| n * 6).collect::<Vec<u64>>(), "each admitted hit sees its own count");
+        }
     }
 
     #[tokio::test]
     async fn a_sweep_deletes_only_expired_rows() {
-        let (kv, clock, _dir) = store().await;
-        kv.set("short", "v", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
-        kv.set("long", "v", MINUTE * 10).await.unwrap_or_else(|e| panic!("{e:?}"));
-        clock.advance(chrono::Duration::seconds(61));
-        assert_eq!(kv.sweep().await.ok(), Some(1));
-        assert_eq!(kv.get("long").await.ok().flatten().as_deref(), Some("v"));
+        for (kv, clock, _dir) in stores().await {
+            kv.set("short", "v", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
+            kv.set("long", "v", MINUTE * 10).await.unwrap_or_else(|e| panic!("{e:?}"));
+            clock.advance(chrono::Duration::seconds(61));
+            assert_eq!(kv.sweep().await.ok(), Some(1));
+            assert_eq!(kv.get("long").await.ok().flatten().as_deref(), Some("v"));
+        }
     }
 }
