@@ -1,35 +1,38 @@
-//! The shared store: Redis through a deadpool connection pool. Every key is prefixed, so
+//! The shared store: Redis over one multiplexed connection. Every key is prefixed, so
 //! deployments (and test runs) can share one Redis without seeing each other's state.
 //!
 //! Redis down, or too slow to answer within [`TIMEOUT`], is SERVICE_UNAVAILABLE: the operation
-//! that needed the store does not run (a limit or a code is never waved through), and the pool
-//! reconnects on its own when Redis is back.
+//! that needed the store does not run (a limit or a code is never waved through), and the next
+//! operation connects again, so idgate recovers on its own when Redis is back.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_redis::{
-    Config, Connection, Pool, Runtime,
-    redis::{self, FromRedisValue},
-};
+use redis::{AsyncConnectionConfig, Client, FromRedisValue, RedisError, aio::MultiplexedConnection};
+use tokio::sync::Mutex;
 
 use super::{Admission, Kv, Write};
 use crate::error::{AppError, AppResult};
 
-/// How long one store operation (a connection from the pool and its command) may take.
+/// How long one store operation (connecting, if it must, and its command) may take.
 const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Redis-backed [`Kv`].
 pub struct RedisKv {
-    pool: Pool,
+    client: Client,
+    /// The connection every operation shares: it pipelines concurrent commands over one
+    /// socket. None until the first operation, and again after an error that broke it, so the
+    /// next operation connects anew. (A pool that tests each connection it hands out, as
+    /// deadpool does with a PING, doubles the round trips of every operation.)
+    connection: Mutex<Option<MultiplexedConnection>>,
     prefix: String,
 }
 
 impl RedisKv {
-    /// Builds the pool and checks that Redis answers.
+    /// Connects and checks that Redis answers.
     pub async fn connect(url: &str, prefix: &str) -> AppResult<Self> {
-        let pool = Config::from_url(url).create_pool(Some(Runtime::Tokio1)).map_err(AppError::internal)?;
-        let kv = Self { pool, prefix: prefix.to_owned() };
+        let client = Client::open(url).map_err(AppError::internal)?;
+        let kv = Self { client, connection: Mutex::new(None), prefix: prefix.to_owned() };
         kv.ping().await?;
         Ok(kv)
     }
@@ -38,7 +41,8 @@ impl RedisKv {
     async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> AppResult<T> {
         self.bounded(async {
             let mut conn = self.conn().await?;
-            cmd.query_async(&mut conn).await.map_err(AppError::unavailable)
+            let answer = cmd.query_async(&mut conn).await;
+            self.check(answer)
         })
         .await
     }
@@ -47,19 +51,52 @@ impl RedisKv {
     async fn query_pipe<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> AppResult<T> {
         self.bounded(async {
             let mut conn = self.conn().await?;
-            pipe.query_async(&mut conn).await.map_err(AppError::unavailable)
+            let answer = pipe.query_async(&mut conn).await;
+            self.check(answer)
         })
         .await
     }
 
     async fn bounded<T>(&self, op: impl Future<Output = AppResult<T>>) -> AppResult<T> {
-        tokio::time::timeout(TIMEOUT, op)
-            .await
-            .unwrap_or_else(|_| Err(AppError::unavailable(format!("Redis did not answer within {TIMEOUT:?}"))))
+        match tokio::time::timeout(TIMEOUT, op).await {
+            Ok(result) => result,
+            Err(_) => {
+                // A connection that stopped answering is not trusted with the next command.
+                self.forget_connection();
+                Err(AppError::unavailable(format!("Redis did not answer within {TIMEOUT:?}")))
+            }
+        }
     }
 
-    async fn conn(&self) -> AppResult<Connection> {
-        self.pool.get().await.map_err(AppError::unavailable)
+    /// The shared connection, opened first if there is none.
+    async fn conn(&self) -> AppResult<MultiplexedConnection> {
+        let mut shared = self.connection.lock().await;
+        if let Some(conn) = shared.as_ref() {
+            return Ok(conn.clone());
+        }
+        let config =
+            AsyncConnectionConfig::new().set_connection_timeout(Some(TIMEOUT)).set_response_timeout(Some(TIMEOUT));
+        let conn =
+            self.client.get_multiplexed_async_connection_with_config(&config).await.map_err(AppError::unavailable)?;
+        Ok(shared.insert(conn).clone())
+    }
+
+    /// Passes `answer` on; an error that broke the connection also drops it.
+    fn check<T>(&self, answer: Result<T, RedisError>) -> AppResult<T> {
+        answer.map_err(|e| {
+            if e.is_unrecoverable_error() {
+                self.forget_connection();
+            }
+            AppError::unavailable(e)
+        })
+    }
+
+    /// Drops the shared connection, unless an operation is opening one right now (then that
+    /// new one is kept).
+    fn forget_connection(&self) {
+        if let Ok(mut shared) = self.connection.try_lock() {
+            shared.take();
+        }
     }
 
     fn key(&self, key: &str) -> String {
