@@ -6,7 +6,8 @@
 //! 3. the server's resident memory (RSS) idle, after a login flood, and per idle keep-alive
 //!    connection (1,000 of them);
 //! 4. logins per second through the API (the default login: password, then a mailed code),
-//!    and their ratio to the hash ceiling, measured in phases alternating with it;
+//!    and their ratio to the hash ceiling, measured in phases alternating with it; the server's
+//!    CPU per login, in its hashing threads and in all the others;
 //! 5. requests per second with p50/p99 for a token-checked `me` and for `{ __typename }`
 //!    (32 clients, flat out);
 //! 6. `me` p50/p99 at a steady 200 requests/s on an idle server, then its p99 at that rate while
@@ -195,6 +196,24 @@ impl Server {
         Self { url: format!("{url}/graphql"), client, dir, process }
     }
 
+    /// CPU time the server's threads have used so far, in seconds: its hashing threads, then all
+    /// the others (from each thread's `schedstat`, in nanoseconds; threads that ended are not
+    /// counted).
+    fn cpu_secs(&self) -> (f64, f64) {
+        let (mut hashing, mut other) = (0.0, 0.0);
+        for task in std::fs::read_dir(format!("/proc/{}/task", self.process.id())).unwrap() {
+            let task = task.unwrap().path();
+            let (Ok(name), Ok(stat)) =
+                (std::fs::read_to_string(task.join("comm")), std::fs::read_to_string(task.join("schedstat")))
+            else {
+                continue;
+            };
+            let secs = stat.split_whitespace().next().unwrap().parse::<f64>().unwrap() / 1e9;
+            if name.starts_with("idgate-hash") { hashing += secs } else { other += secs }
+        }
+        (hashing, other)
+    }
+
     /// The server process's resident memory, in KiB.
     fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.id())).unwrap();
@@ -377,20 +396,35 @@ async fn server_figures(label: &str, dir: std::path::PathBuf, database: Option<&
     // This machine's speed drifts by a tenth within minutes, more than the figure's margin, so
     // logins and the hash rate are measured in alternating phases and compared in sum.
     let (mut total, mut login_secs, mut hashed) = (0, 0.0, 0.0);
+    let (mut hashing_cpu, mut other_cpu) = (0.0, 0.0);
     for _ in 0..LOGIN_ROUNDS {
         hashed += hash_rate().await;
         let stop = Arc::new(AtomicBool::new(false));
+        let (hashing_before, other_before) = server.cpu_secs();
         let start = Instant::now();
         let logins = login_load(&server, cores() * 4, &stop);
         tokio::time::sleep(PHASE).await;
         total += stop_logins(logins, &stop).await;
         login_secs += start.elapsed().as_secs_f64();
+        let (hashing_after, other_after) = server.cpu_secs();
+        hashing_cpu += hashing_after - hashing_before;
+        other_cpu += other_after - other_before;
     }
     let hashes = hashed / f64::from(LOGIN_ROUNDS);
     let login_rate = total as f64 / login_secs;
     println!(
         "logins/s through the API:               {login_rate:>10.1}  ({:.0} % of the hash rate between them, {hashes:.1}/s)",
         login_rate / hashes * 100.0
+    );
+    // CPU time, unlike the rates, does not drift with the machine's speed: what a login costs
+    // the server besides its hash is what keeps logins below the hash rate (with the load
+    // generator's share, and PostgreSQL's and Redis's when they run here).
+    let per_login = |secs: f64| ms(Duration::from_secs_f64(secs / total.max(1) as f64));
+    println!(
+        "server CPU per login:                   {:>13} hashing, {} besides  (hashing used {:.0} % of all cores)",
+        per_login(hashing_cpu),
+        per_login(other_cpu),
+        hashing_cpu / (login_secs * cores() as f64) * 100.0
     );
     println!("server RSS after {:>5} logins:          {:>13}", total + 5, mib(server.rss_kib()));
 
