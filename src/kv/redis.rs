@@ -91,8 +91,9 @@ impl RedisKv {
         })
     }
 
-    /// Drops the shared connection, unless an operation is opening one right now (then that
-    /// new one is kept).
+    /// Drops the shared connection, unless another operation holds it this instant (taking a
+    /// copy, or opening a new one, which must be kept); a broken one is then dropped by the
+    /// next error it gives.
     fn forget_connection(&self) {
         if let Ok(mut shared) = self.connection.try_lock() {
             shared.take();
