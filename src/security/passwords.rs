@@ -18,7 +18,11 @@ use argon2::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{django_hashes::DjangoHash, hash_memory, hash_pool::HashPool};
+use super::{
+    django_hashes::DjangoHash,
+    hash_memory::{self, Ticket},
+    hash_pool::HashPool,
+};
 use crate::error::{AppError, AppResult};
 
 /// Argon2id cost parameters.
@@ -62,8 +66,8 @@ impl Passwords {
 
     /// A PHC-format argon2id hash of `password` with a fresh salt.
     pub async fn hash(&self, password: SecretString) -> AppResult<String> {
-        let params = self.params.clone();
-        self.pool.run(move || hash_with(params, &password)).await?
+        let (params, memory) = (self.params.clone(), hash_memory::SHARED.ticket());
+        self.pool.run(move || hash_with(params, &password, &memory)).await?
     }
 
     /// Whether `password` matches `stored` (idgate's argon2id or an imported Django hash); with
@@ -81,7 +85,8 @@ impl Passwords {
             Some(hash) => (hash, true),
             None => (self.dummy_hash.to_string(), false),
         };
-        let matched = self.pool.run(move || verify_with(&stored, &password)).await??;
+        let memory = hash_memory::SHARED.ticket();
+        let matched = self.pool.run(move || verify_with(&stored, &password, &memory)).await??;
         Ok(matched && real)
     }
 
@@ -102,11 +107,11 @@ fn needs_rehash(stored: &str) -> bool {
     !stored.starts_with('$')
 }
 
-/// argon2id of `password` under `params` and `salt` into `out`, in borrowed memory.
-fn argon2id_into(params: Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> AppResult<()> {
+/// argon2id of `password` under `params` and `salt` into `out`, in `memory`'s borrowed blocks.
+fn argon2id_into(memory: &Ticket, params: Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> AppResult<()> {
     let count = params.block_count();
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-    hash_memory::SHARED
+    memory
         .with_blocks(count, |blocks| argon2.hash_password_into_with_memory(password, salt, out, blocks))
         .map_err(AppError::internal)
 }
@@ -123,19 +128,19 @@ fn phc(params: &Params, salt: &SaltString, output: Output) -> AppResult<String> 
     Ok(hash.to_string())
 }
 
-fn hash_with(params: Params, password: &SecretString) -> AppResult<String> {
+fn hash_with(params: Params, password: &SecretString, memory: &Ticket) -> AppResult<String> {
     let salt = SaltString::generate(&mut OsRng);
     let mut salt_bytes = [0u8; 64];
     let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(AppError::internal)?;
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    argon2id_into(params.clone(), password.expose_secret().as_bytes(), salt_bytes, &mut out)?;
+    argon2id_into(memory, params.clone(), password.expose_secret().as_bytes(), salt_bytes, &mut out)?;
     phc(&params, &salt, Output::new(&out).map_err(AppError::internal)?)
 }
 
 /// Whether `password` hashes to the stored argon2id PHC string, under that string's own
 /// parameters (hashes made under an earlier cost keep verifying). The outputs are compared in
 /// constant time (`Output`'s equality).
-fn verify_with(stored: &str, password: &SecretString) -> AppResult<bool> {
+fn verify_with(stored: &str, password: &SecretString, memory: &Ticket) -> AppResult<bool> {
     let parsed = PasswordHash::new(stored).map_err(AppError::internal)?;
     if Algorithm::try_from(parsed.algorithm).map_err(AppError::internal)? != Algorithm::Argon2id
         || parsed.version.is_some_and(|v| v != u32::from(Version::V0x13))
@@ -149,7 +154,7 @@ fn verify_with(stored: &str, password: &SecretString) -> AppResult<bool> {
     let mut salt_bytes = [0u8; 64];
     let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(AppError::internal)?;
     let mut out = vec![0u8; expected.len()];
-    argon2id_into(params, password.expose_secret().as_bytes(), salt_bytes, &mut out)?;
+    argon2id_into(memory, params, password.expose_secret().as_bytes(), salt_bytes, &mut out)?;
     Ok(Output::new(&out).map_err(AppError::internal)? == expected)
 }
 
@@ -158,6 +163,7 @@ mod tests {
     use argon2::{PasswordHasher as _, PasswordVerifier as _};
 
     use super::*;
+    use crate::security::hash_memory::SHARED;
 
     fn cheap(memory_kib: u32) -> Params {
         Params::new(memory_kib, 1, 1, None).unwrap_or_else(|e| panic!("params: {e}"))
@@ -167,25 +173,30 @@ mod tests {
         SecretString::from(password.to_owned())
     }
 
+    fn verify(stored: &str, password: &str) -> AppResult<bool> {
+        verify_with(stored, &secret(password), &SHARED.ticket())
+    }
+
     #[test]
     fn hashes_stored_by_the_argon2_crate_verify_in_reused_memory() {
         let salt = SaltString::generate(&mut OsRng);
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, cheap(64));
         let stored = argon2.hash_password(b"right password", &salt).unwrap_or_else(|e| panic!("hash: {e}")).to_string();
-        assert!(matches!(verify_with(&stored, &secret("right password")), Ok(true)));
-        assert!(matches!(verify_with(&stored, &secret("wrong password")), Ok(false)));
+        assert!(matches!(verify(&stored, "right password"), Ok(true)));
+        assert!(matches!(verify(&stored, "wrong password"), Ok(false)));
     }
 
     #[test]
     fn our_hashes_are_standard_phc_strings_under_their_own_parameters() {
         // A large hash, then a smaller one on the same thread: each reads only its own blocks.
         for memory_kib in [256, 32] {
-            let stored = hash_with(cheap(memory_kib), &secret("pass phrase")).unwrap_or_else(|e| panic!("{e}"));
+            let stored = hash_with(cheap(memory_kib), &secret("pass phrase"), &SHARED.ticket())
+                .unwrap_or_else(|e| panic!("{e}"));
             assert!(stored.starts_with(&format!("$argon2id$v=19$m={memory_kib},t=1,p=1$")), "{stored}");
             let parsed = PasswordHash::new(&stored).unwrap_or_else(|e| panic!("{e}"));
             assert!(Argon2::default().verify_password(b"pass phrase", &parsed).is_ok());
-            assert!(matches!(verify_with(&stored, &secret("pass phrase")), Ok(true)));
-            assert!(matches!(verify_with(&stored, &secret("pass phrasE")), Ok(false)));
+            assert!(matches!(verify(&stored, "pass phrase"), Ok(true)));
+            assert!(matches!(verify(&stored, "pass phrasE"), Ok(false)));
         }
     }
 
@@ -194,6 +205,6 @@ mod tests {
         let salt = SaltString::generate(&mut OsRng);
         let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, cheap(64));
         let stored = argon2i.hash_password(b"pw", &salt).unwrap_or_else(|e| panic!("hash: {e}")).to_string();
-        assert!(verify_with(&stored, &secret("pw")).is_err());
+        assert!(verify(&stored, "pw").is_err());
     }
 }
