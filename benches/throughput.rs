@@ -7,7 +7,8 @@
 //!    connection (1,000 of them);
 //! 4. logins per second through the API (the default login: password, then a mailed code),
 //!    and their ratio to the hash ceiling, measured in phases alternating with it; the server's
-//!    CPU per login, in its hashing threads and in all the others;
+//!    CPU per login, in its hashing threads and in all the others; and where all the cores' time
+//!    went per login (the server, this load generator, the rest, idle) beside a hash alone;
 //! 5. requests per second with p50/p99 for a token-checked `me` and for `{ __typename }`
 //!    (32 clients, flat out);
 //! 6. `me` p50/p99 at a steady 200 requests/s on an idle server, then its p99 at that rate while
@@ -196,22 +197,15 @@ impl Server {
         Self { url: format!("{url}/graphql"), client, dir, process }
     }
 
-    /// CPU time the server's threads have used so far, in seconds: its hashing threads, then all
-    /// the others (from each thread's `schedstat`, in nanoseconds; threads that ended are not
-    /// counted).
+    /// CPU time the server has used so far, in seconds: its hashing threads (which live as long
+    /// as it does), then everything else (tokio's blocking threads, for one, end when idle).
     fn cpu_secs(&self) -> (f64, f64) {
-        let (mut hashing, mut other) = (0.0, 0.0);
-        for task in std::fs::read_dir(format!("/proc/{}/task", self.process.id())).unwrap() {
-            let task = task.unwrap().path();
-            let (Ok(name), Ok(stat)) =
-                (std::fs::read_to_string(task.join("comm")), std::fs::read_to_string(task.join("schedstat")))
-            else {
-                continue;
-            };
-            let secs = stat.split_whitespace().next().unwrap().parse::<f64>().unwrap() / 1e9;
-            if name.starts_with("idgate-hash") { hashing += secs } else { other += secs }
-        }
-        (hashing, other)
+        let hashing: f64 = thread_cpu_secs(self.process.id())
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("idgate-hash"))
+            .map(|(_, secs)| secs)
+            .sum();
+        (hashing, process_cpu_secs(&self.process.id().to_string()) - hashing)
     }
 
     /// The server process's resident memory, in KiB.
@@ -381,6 +375,39 @@ async fn main() {
     }
 }
 
+/// CPU time each thread of process `pid` has used so far, in seconds, with the thread's name
+/// (from each thread's `schedstat`, in nanoseconds; threads that ended are not counted).
+fn thread_cpu_secs(pid: u32) -> Vec<(String, f64)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let (Ok(name), Ok(stat)) =
+            (std::fs::read_to_string(task.join("comm")), std::fs::read_to_string(task.join("schedstat")))
+        else {
+            continue;
+        };
+        threads.push((name, stat.split_whitespace().next().unwrap().parse::<f64>().unwrap() / 1e9));
+    }
+    threads
+}
+
+/// CPU time process `pid` (or `self`) has used so far, in seconds, its ended threads included:
+/// `/proc/<pid>/stat`'s user and system time, in the kernel's 100 ticks a second.
+fn process_cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name (in parentheses): state is the 3rd, utime the 14th.
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / 100.0
+}
+
+/// Seconds all cores together have spent idle so far (`/proc/stat`'s idle and iowait, in the
+/// kernel's 100 ticks a second).
+fn machine_idle_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let ticks: Vec<f64> = stat.lines().next().unwrap().split_whitespace().skip(1).map(|t| t.parse().unwrap()).collect();
+    (ticks[3] + ticks[4]) / 100.0
+}
+
 /// Everything measured through a running server.
 async fn server_figures(label: &str, dir: std::path::PathBuf, database: Option<&str>, redis: Option<&str>) {
     println!("\n{label}:");
@@ -396,11 +423,12 @@ async fn server_figures(label: &str, dir: std::path::PathBuf, database: Option<&
     // This machine's speed drifts by a tenth within minutes, more than the figure's margin, so
     // logins and the hash rate are measured in alternating phases and compared in sum.
     let (mut total, mut login_secs, mut hashed) = (0, 0.0, 0.0);
-    let (mut hashing_cpu, mut other_cpu) = (0.0, 0.0);
+    let (mut hashing_cpu, mut other_cpu, mut load_cpu, mut idle) = (0.0, 0.0, 0.0, 0.0);
     for _ in 0..LOGIN_ROUNDS {
         hashed += hash_rate().await;
         let stop = Arc::new(AtomicBool::new(false));
         let (hashing_before, other_before) = server.cpu_secs();
+        let (load_before, idle_before) = (process_cpu_secs("self"), machine_idle_secs());
         let start = Instant::now();
         let logins = login_load(&server, cores() * 4, &stop);
         tokio::time::sleep(PHASE).await;
@@ -409,6 +437,8 @@ async fn server_figures(label: &str, dir: std::path::PathBuf, database: Option<&
         let (hashing_after, other_after) = server.cpu_secs();
         hashing_cpu += hashing_after - hashing_before;
         other_cpu += other_after - other_before;
+        load_cpu += process_cpu_secs("self") - load_before;
+        idle += machine_idle_secs() - idle_before;
     }
     let hashes = hashed / f64::from(LOGIN_ROUNDS);
     let login_rate = total as f64 / login_secs;
@@ -425,6 +455,20 @@ async fn server_figures(label: &str, dir: std::path::PathBuf, database: Option<&
         per_login(hashing_cpu),
         per_login(other_cpu),
         hashing_cpu / (login_secs * cores() as f64) * 100.0
+    );
+    // Where all the cores' time went, per login: a hash alone takes `cores / hash rate` of it,
+    // so whatever else a login costs anyone on this machine is the gap to the hash rate.
+    let all = login_secs * cores() as f64;
+    println!(
+        "all cores' time per login:              {:>13}  (a hash alone {}; in the server's hashing {}, the server besides {}, \
+         this load generator {}, the rest {}, idle {})",
+        per_login(all),
+        ms(Duration::from_secs_f64(cores() as f64 / hashes)),
+        per_login(hashing_cpu),
+        per_login(other_cpu),
+        per_login(load_cpu),
+        per_login((all - hashing_cpu - other_cpu - load_cpu - idle).max(0.0)),
+        per_login(idle)
     );
     println!("server RSS after {:>5} logins:          {:>13}", total + 5, mib(server.rss_kib()));
 
