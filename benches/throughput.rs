@@ -12,7 +12,8 @@
 //! 5. requests per second with p50/p99 for a token-checked `me` and for `{ __typename }`
 //!    (32 clients, flat out);
 //! 6. `me` p50/p99 at a steady 200 requests/s on an idle server, then its p99 at that rate while
-//!    logins saturate the hashing pool, and the login rate meanwhile.
+//!    logins saturate the hashing pool, and the login rate meanwhile (three rounds of the two,
+//!    the median shown).
 //!
 //! The server is the release `idgate` binary in a process of its own (so its RSS is its own),
 //! on 127.0.0.1 with the embedded defaults (a SQLite file, which also holds the KV) and the
@@ -49,6 +50,8 @@ const PHASE: Duration = Duration::from_secs(5);
 const LATENCY_PHASE: Duration = Duration::from_secs(12);
 /// Login phases, each after a hash-rate phase.
 const LOGIN_ROUNDS: u32 = 3;
+/// Pairs of latency phases, idle then during a login flood.
+const LATENCY_ROUNDS: usize = 3;
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -493,20 +496,30 @@ async fn server_figures(label: &str, dir: std::path::PathBuf, database: Option<&
         ms(percentile(&typename, 0.99))
     );
 
-    let idle = query_load(&server, Some(&token), ME, 2, Some(200)).await;
-    let idle_p99 = percentile(&idle, 0.99);
-    println!("me at 200 req/s, idle server:           p50 {}  p99 {}", ms(percentile(&idle, 0.50)), ms(idle_p99));
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let start = Instant::now();
-    let logins = login_load(&server, cores() * 4, &stop);
-    let loaded = query_load(&server, Some(&token), ME, 2, Some(200)).await;
-    let during = stop_logins(logins, &stop).await as f64 / start.elapsed().as_secs_f64();
-    let loaded_p99 = percentile(&loaded, 0.99);
+    // A p99 is a run's slowest 1 %: 24 samples in 12 s at 200/s. Anything else on the machine
+    // that takes both cores for a tenth of a second (seen here: another service's tooling
+    // starting up) holds 20 of them. So idle and flood phases alternate, and the round with the
+    // median ratio is the one shown, beside every round's ratio.
+    let mut rounds = Vec::new();
+    for _ in 0..LATENCY_ROUNDS {
+        let idle = query_load(&server, Some(&token), ME, 2, Some(200)).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let start = Instant::now();
+        let logins = login_load(&server, cores() * 4, &stop);
+        let loaded = query_load(&server, Some(&token), ME, 2, Some(200)).await;
+        let during = stop_logins(logins, &stop).await as f64 / start.elapsed().as_secs_f64();
+        let (idle_p99, loaded_p99) = (percentile(&idle, 0.99), percentile(&loaded, 0.99));
+        let ratio = loaded_p99.as_secs_f64() / idle_p99.as_secs_f64().max(1e-9);
+        rounds.push((ratio, percentile(&idle, 0.50), idle_p99, loaded_p99, during));
+    }
+    rounds.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let ratios: Vec<String> = rounds.iter().map(|round| format!("{:.1}x", round.0)).collect();
+    let (ratio, idle_p50, idle_p99, loaded_p99, during) = rounds[rounds.len() / 2];
+    println!("me at 200 req/s, idle server:           p50 {}  p99 {}", ms(idle_p50), ms(idle_p99));
     println!(
-        "me p99 at 200 req/s, logins saturating: {:>13}  ({:.1}x idle; logins meanwhile {during:.1}/s = {:.0} % of the hash rate)",
+        "me p99 at 200 req/s, logins saturating: {:>13}  ({ratio:.1}x idle, the median of {}; logins meanwhile {during:.1}/s = {:.0} % of the hash rate)",
         ms(loaded_p99),
-        loaded_p99.as_secs_f64() / idle_p99.as_secs_f64().max(1e-9),
+        ratios.join(", "),
         during / hashes * 100.0
     );
     println!("server RSS at the end:                  {:>13}", mib(server.rss_kib()));
