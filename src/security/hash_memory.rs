@@ -8,12 +8,16 @@
 //! So a hash borrows a buffer from here and gives it back ([`Ticket::with_blocks`]). A hash is
 //! counted from the moment it is queued ([`HashMemory::ticket`]) until it is done. While any is
 //! counted every buffer is kept, so a login flood never pays for memory twice; once none is, one
-//! spare is kept (a lone login finds it ready) and the rest are returned to the kernel. Counting
-//! only the hashes running was not enough: in a flood a thread between two jobs sometimes found
-//! no other hash running, gave a buffer back, and the next hash faulted 19 MiB in again (about 50
-//! page faults per hash on average, and an unmap that interrupts the other core). Each buffer reserves more than glibc's largest mmap threshold (32 MiB on 64-bit), so
-//! it is always a mapping of its own that a drop unmaps; pages past the blocks a hash uses are
-//! never touched and take no memory.
+//! spare is kept (a lone login finds it ready) and the rest are returned to the kernel. Buffers
+//! are made only by running hashes, so there are never more than hashing threads.
+//!
+//! Counting only the hashes running was not enough: in a flood a thread between two jobs
+//! sometimes found no other hash running, gave a buffer back, and the next hash faulted 19 MiB in
+//! again (about 50 page faults per hash on average, and an unmap that interrupts the other core).
+//!
+//! Each buffer reserves more than glibc's largest mmap threshold (32 MiB on 64-bit), so it is
+//! always a mapping of its own that a drop unmaps; pages past the blocks a hash uses are never
+//! touched and take no memory.
 
 use std::sync::{
     Mutex, MutexGuard, PoisonError,
@@ -25,7 +29,7 @@ use argon2::Block;
 /// Blocks reserved per buffer at least: just over glibc's `DEFAULT_MMAP_THRESHOLD_MAX`.
 const RESERVED_BLOCKS: usize = 32 * 1024 * 1024 / Block::SIZE + 1;
 
-/// Buffers kept once no hash is running.
+/// Buffers kept once no hash is queued or running.
 const KEPT_WHEN_IDLE: usize = 1;
 
 /// Spare buffers and the number of hashes queued or running; one [`SHARED`] by every hash.
