@@ -40,8 +40,10 @@ enum Connection {
     /// One SQLite connection for the store's whole life. SQLite takes one writer at a time
     /// anyway, and a connection that never returns to a pool is never tested on return: sqlx
     /// pings every connection it takes back, a second hand-off to SQLite's thread for every
-    /// statement (a login makes four KV statements).
-    Held(Mutex<SqliteConnection>),
+    /// statement (a login makes four KV statements). Opened on `url` again only if the sqlx
+    /// worker thread behind it dies, which would otherwise fail every later statement until a
+    /// restart (a pool would have replaced such a connection).
+    Held { url: String, connection: Mutex<SqliteConnection> },
 }
 
 impl DatabaseKv {
@@ -52,8 +54,8 @@ impl DatabaseKv {
 
     /// A store on a SQLite connection of its own, opened on `url` (already migrated).
     pub async fn sqlite(url: &str, clock: Arc<dyn Clock>) -> AppResult<Self> {
-        let connection = Connection::Held(Mutex::new(db::connect_sqlite(url).await?));
-        Ok(Self { connection, clock })
+        let connection = Mutex::new(db::connect_sqlite(url).await?);
+        Ok(Self { connection: Connection::Held { url: url.to_owned(), connection }, clock })
     }
 
     fn now_ms(&self) -> i64 {
@@ -74,9 +76,9 @@ impl DatabaseKv {
                 let value = row.map(|row| row.try_get::<Option<String>>("", "value")).transpose();
                 value.map(Option::flatten).map_err(AppError::internal)
             }
-            Connection::Held(connection) => {
+            Connection::Held { url, connection } => {
                 let query = held(sql, values)?;
-                let row = query.fetch_optional(&mut *connection.lock().await).await.map_err(AppError::internal)?;
+                let row = on_held(url, connection, async |held| query.fetch_optional(held).await).await?;
                 let value = row.map(|row| row.try_get::<Option<String>, _>("value")).transpose();
                 value.map(Option::flatten).map_err(AppError::internal)
             }
@@ -90,9 +92,9 @@ impl DatabaseKv {
                 let result = db.execute_raw(pooled(db, sql, values)).await.map_err(AppError::internal)?;
                 Ok(result.rows_affected())
             }
-            Connection::Held(connection) => {
+            Connection::Held { url, connection } => {
                 let query = held(sql, values)?;
-                let result = query.execute(&mut *connection.lock().await).await.map_err(AppError::internal)?;
+                let result = on_held(url, connection, async |held| query.execute(held).await).await?;
                 Ok(result.rows_affected())
             }
         }
@@ -252,7 +254,7 @@ impl Kv for DatabaseKv {
     async fn ping(&self) -> AppResult<()> {
         match &self.connection {
             Connection::Pooled(db) => db.ping().await.map_err(AppError::internal),
-            Connection::Held(connection) => connection.lock().await.ping().await.map_err(AppError::internal),
+            Connection::Held { url, connection } => on_held(url, connection, async |held| held.ping().await).await,
         }
     }
 }
@@ -265,6 +267,24 @@ fn pooled(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Statement {
         _ => sql.to_owned(),
     };
     Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Runs `run` on the held SQLite connection. If sqlx's worker thread behind it has died, the
+/// statement fails (it may or may not have run) and the next one gets a fresh connection.
+async fn on_held<R>(
+    url: &str,
+    connection: &Mutex<SqliteConnection>,
+    run: impl AsyncFnOnce(&mut SqliteConnection) -> Result<R, sqlx::Error>,
+) -> AppResult<R> {
+    let mut held = connection.lock().await;
+    let result = run(&mut held).await;
+    if matches!(result, Err(sqlx::Error::WorkerCrashed)) {
+        match db::connect_sqlite(url).await {
+            Ok(fresh) => *held = fresh,
+            Err(e) => tracing::error!(error = %e, "could not reopen the KV's SQLite connection"),
+        }
+    }
+    result.map_err(AppError::internal)
 }
 
 type SqliteQuery = sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
