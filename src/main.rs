@@ -15,6 +15,7 @@ use idgate::{
     db,
     domain::{Email, Password, Role},
     import::{self, ImportOptions, read::Format},
+    security::passwords,
     services::Services,
 };
 use secrecy::ExposeSecret;
@@ -66,6 +67,15 @@ enum Command {
         /// The role of Django staff (`is_staff`) who are not superusers.
         #[arg(long, value_enum, default_value_t = StaffRole::Admin)]
         staff_role: StaffRole,
+    },
+    /// The password-hashing process the server starts (IDGATE_HASH_WORKER=process); it reads
+    /// jobs on stdin and answers on stdout.
+    #[command(name = "hash-worker", hide = true)]
+    HashWorker {
+        #[arg(long)]
+        threads: usize,
+        #[arg(long)]
+        queue_limit: usize,
     },
 }
 
@@ -119,6 +129,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         return Ok(());
     }
+    if let Command::HashWorker { threads, queue_limit } = command {
+        return passwords::serve_hash_process(threads, queue_limit).await.map_err(describe);
+    }
     let settings = Settings::from_env().map_err(|e| e.to_string())?;
     match command {
         Command::Serve => {
@@ -163,7 +176,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             import_users(&settings, &file, format, ImportOptions { dry_run, staff_role }).await
         }
-        Command::Schema => Ok(()),
+        Command::Schema | Command::HashWorker { .. } => Ok(()),
     }
 }
 

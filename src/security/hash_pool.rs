@@ -3,7 +3,10 @@
 //! token checks. Admission is bounded: beyond the queue limit, callers get RATE_LIMITED
 //! instead of an ever-growing backlog (each running argon2 job holds its memory cost).
 
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use thread_priority::{
     NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
@@ -49,18 +52,27 @@ impl HashPool {
     ///
     /// Errors: RATE_LIMITED when the queue is full.
     pub async fn run<R: Send + 'static>(&self, job: impl FnOnce() -> R + Send + 'static) -> AppResult<R> {
+        self.run_timed(job).await.map(|(result, _)| result)
+    }
+
+    /// Like [`run`](Self::run), also telling how long the job waited for a thread.
+    pub async fn run_timed<R: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> R + Send + 'static,
+    ) -> AppResult<(R, Duration)> {
         let permit =
             Arc::clone(&self.admission).try_acquire_owned().map_err(|_| AppError::RateLimited { retry_after: 1 })?;
         let (done, result) = oneshot::channel();
         let metrics = telemetry::metrics();
         metrics.hash_queue.inc();
-        let queued = std::time::Instant::now();
+        let queued = Instant::now();
         self.pool.spawn(move || {
+            let waited = queued.elapsed();
             metrics.hash_queue.dec();
-            metrics.hash_wait_seconds.observe(queued.elapsed().as_secs_f64());
+            metrics.hash_wait_seconds.observe(waited.as_secs_f64());
             let _permit = permit;
             // The receiver is gone only if the request was cancelled; nothing to report then.
-            let _ = done.send(job());
+            let _ = done.send((job(), waited));
         });
         result.await.map_err(|_| AppError::internal_msg("a hashing job was dropped"))
     }
