@@ -102,8 +102,7 @@ enum KeysAction {
     Retire { kid: String },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     // Read before the settings, so that their own errors are logged in the chosen format.
     if std::env::var("IDGATE_LOG_FORMAT").is_ok_and(|format| format.eq_ignore_ascii_case("json")) {
@@ -111,7 +110,19 @@ async fn main() -> ExitCode {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        // The hashing process is plain threads: no async runtime to hand its jobs through.
+        Some(Command::HashWorker { threads, queue_limit }) => {
+            passwords::serve_hash_process(threads, queue_limit).map_err(describe)
+        }
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))
+            .and_then(|runtime| runtime.block_on(run(cli))),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("idgate: {message}");
@@ -128,9 +139,6 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("{}", idgate::schema::sdl());
         }
         return Ok(());
-    }
-    if let Command::HashWorker { threads, queue_limit } = command {
-        return passwords::serve_hash_process(threads, queue_limit).await.map_err(describe);
     }
     let settings = Settings::from_env().map_err(|e| e.to_string())?;
     match command {

@@ -52,28 +52,25 @@ impl HashPool {
     ///
     /// Errors: RATE_LIMITED when the queue is full.
     pub async fn run<R: Send + 'static>(&self, job: impl FnOnce() -> R + Send + 'static) -> AppResult<R> {
-        self.run_timed(job).await.map(|(result, _)| result)
-    }
-
-    /// Like [`run`](Self::run), also telling how long the job waited for a thread.
-    pub async fn run_timed<R: Send + 'static>(
-        &self,
-        job: impl FnOnce() -> R + Send + 'static,
-    ) -> AppResult<(R, Duration)> {
         let permit =
             Arc::clone(&self.admission).try_acquire_owned().map_err(|_| AppError::RateLimited { retry_after: 1 })?;
         let (done, result) = oneshot::channel();
         let metrics = telemetry::metrics();
         metrics.hash_queue.inc();
-        let queued = Instant::now();
-        self.pool.spawn(move || {
-            let waited = queued.elapsed();
+        self.spawn(move |waited| {
             metrics.hash_queue.dec();
             metrics.hash_wait_seconds.observe(waited.as_secs_f64());
             let _permit = permit;
             // The receiver is gone only if the request was cancelled; nothing to report then.
-            let _ = done.send((job(), waited));
+            let _ = done.send(job());
         });
         result.await.map_err(|_| AppError::internal_msg("a hashing job was dropped"))
+    }
+
+    /// Queues `job` without waiting for it, nor counting it against the queue limit (the caller
+    /// bounds what it sends); the job is told how long it waited for a thread.
+    pub fn spawn(&self, job: impl FnOnce(Duration) + Send + 'static) {
+        let queued = Instant::now();
+        self.pool.spawn(move || job(queued.elapsed()));
     }
 }

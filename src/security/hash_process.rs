@@ -16,14 +16,13 @@
 
 use std::{
     collections::HashMap,
-    future::Future,
+    io::{BufRead, Write},
     path::PathBuf,
     process::Stdio,
     sync::{
         Arc, Mutex, MutexGuard, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
 };
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -35,6 +34,7 @@ use tokio::{
 };
 use zeroize::{Zeroize, Zeroizing};
 
+use super::hash_pool::HashPool;
 use crate::{
     error::{AppError, AppResult},
     telemetry,
@@ -249,41 +249,36 @@ async fn read_answers(mut child: tokio::process::Child, stdout: ChildStdout, wai
     }
 }
 
-/// The worker's side: leaves idgate's session, then does each job read from stdin with `work`
-/// (concurrently, answers in any order) until stdin closes.
-/// `work` answers with how long the job waited for a thread, for idgate's metrics.
-pub async fn serve<J, A, F, Fut>(work: F) -> AppResult<()>
+/// The worker's side: leaves idgate's session, then reads jobs from stdin until it closes.
+/// `prepare` turns each job into work for `pool` (on this thread, in the order read); the
+/// thread that does it writes the answer, so a job crosses no thread besides its hashing one.
+pub fn serve<J, A, W>(pool: &HashPool, prepare: impl Fn(J) -> W) -> AppResult<()>
 where
-    J: DeserializeOwned + Send + 'static,
-    A: Serialize + Send + 'static,
-    F: Fn(J) -> Fut,
-    Fut: Future<Output = (A, Duration)> + Send + 'static,
+    J: DeserializeOwned,
+    A: Serialize,
+    W: FnOnce() -> A + Send + 'static,
 {
     leave_session();
-    let stdout = Arc::new(tokio::sync::Mutex::new(tokio::io::stdout()));
-    let mut input = BufReader::new(tokio::io::stdin());
+    let mut input = std::io::stdin().lock();
     let mut line = Zeroizing::new(String::new());
     loop {
         // Wiped, not only emptied: the last line held a password.
         line.zeroize();
-        if input.read_line(&mut line).await.map_err(AppError::internal)? == 0 {
+        if input.read_line(&mut line).map_err(AppError::internal)? == 0 {
             return Ok(());
         }
-        let request: Request<J> = serde_json::from_str(&line).map_err(AppError::internal)?;
-        let answer = work(request.job);
-        let stdout = Arc::clone(&stdout);
-        tokio::spawn(async move {
-            let (answer, waited) = answer.await;
-            let reply = Reply { id: request.id, answer, waited_secs: waited.as_secs_f64() };
+        let Request { id, job } = serde_json::from_str::<Request<J>>(&line).map_err(AppError::internal)?;
+        let work = prepare(job);
+        pool.spawn(move |waited| {
+            let reply = Reply { id, answer: work(), waited_secs: waited.as_secs_f64() };
             let Ok(mut line) = serde_json::to_string(&reply) else {
                 tracing::error!("an answer could not be written as JSON");
                 return;
             };
             line.push('\n');
-            let mut stdout = stdout.lock().await;
+            let mut stdout = std::io::stdout().lock();
             // A broken pipe means idgate has gone; stdin closes next and ends the loop.
-            let _ = stdout.write_all(line.as_bytes()).await;
-            let _ = stdout.flush().await;
+            let _ = stdout.write_all(line.as_bytes()).and_then(|()| stdout.flush());
         });
     }
 }

@@ -12,7 +12,7 @@
 //! argon2id's working memory is borrowed from [`super::hash_memory`], which keeps it between
 //! hashes and gives it back to the kernel once logins stop.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, Version,
@@ -85,20 +85,15 @@ impl Hashing {
 }
 
 /// The hashing process's main loop (`idgate hash-worker`): does each job on a pool of
-/// `threads` idle-priority threads, with `queue_limit` jobs waiting beyond them.
-pub async fn serve_hash_process(threads: usize, queue_limit: usize) -> AppResult<()> {
-    let pool = Arc::new(HashPool::new(threads, queue_limit)?);
-    hash_process::serve(move |job: HashJob| {
-        let pool = Arc::clone(&pool);
+/// `threads` idle-priority threads until stdin closes. (idgate bounds the jobs it sends by
+/// `queue_limit`, as its own pool would.)
+pub fn serve_hash_process(threads: usize, queue_limit: usize) -> AppResult<()> {
+    let pool = HashPool::new(threads, queue_limit)?;
+    hash_process::serve(&pool, |job: HashJob| {
+        // Counted from now, so argon2's memory stays while the job waits (`hash_memory`).
         let memory = hash_memory::SHARED.ticket();
-        async move {
-            match pool.run_timed(move || perform(job, &memory)).await {
-                Ok((answer, waited)) => (answer.map_err(|e| e.to_string()), waited),
-                Err(refused) => (Err(refused.to_string()), Duration::ZERO),
-            }
-        }
+        move || perform(job, &memory).map_err(|e| e.to_string())
     })
-    .await
 }
 
 /// One password hash to compute or check: what crosses to the hashing process.
