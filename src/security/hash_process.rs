@@ -11,8 +11,8 @@
 //!
 //! The protocol is one JSON object per line: `{"id":…,"job":…}` on the child's stdin,
 //! `{"id":…,"answer":…}` on its stdout, answers in any order. Lines holding passwords are wiped
-//! once written or read. The child exits when its stdin closes, so it never outlives idgate;
-//! if it dies, the hashes waiting on it fail (INTERNAL) and the next one starts another.
+//! once written or read. The child exits when its stdin closes, so it never outlives idgate.
+//! If it dies, the jobs it held go once more to a new one (a job is pure, so it can run twice).
 
 use std::{
     collections::HashMap,
