@@ -15,8 +15,8 @@
 //!    logins saturate the hashing pool, and the login rate meanwhile (three rounds of the two,
 //!    the median shown).
 //!
-//! The server is the release `idgate` binary in a process of its own (so its RSS and CPU are
-//! its own, with its hashing process's, `idgate hash-worker`), on 127.0.0.1 with the embedded defaults (a SQLite file, which also holds the KV) and the
+//! The server is the release `idgate` binary in a process of its own (so its RSS is its own),
+//! on 127.0.0.1 with the embedded defaults (a SQLite file, which also holds the KV) and the
 //! default argon2 cost; load comes from this process on the same machine, so absolute numbers
 //! include the load generator's share of the CPU. Ratios against a bare reference server:
 //! `python3 benches/compare_reference.py`.
@@ -37,7 +37,7 @@ use idgate::{
     config::{JwtAlgorithm, Settings},
     security::{
         hash_pool::HashPool,
-        passwords::{HashCost, Hashing, Passwords},
+        passwords::{HashCost, Passwords},
     },
 };
 use sea_orm::ConnectionTrait;
@@ -102,7 +102,7 @@ async fn hash_rate() -> f64 {
         parallelism: defaults.argon2_parallelism,
     };
     let pool = Arc::new(HashPool::new(0, 256).unwrap());
-    let passwords = Passwords::new(cost, Hashing::Threads(pool)).unwrap();
+    let passwords = Passwords::new(cost, pool).unwrap();
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     // Twice as many jobs as threads, so no thread waits for the next job.
@@ -200,40 +200,22 @@ impl Server {
         Self { url: format!("{url}/graphql"), client, dir, process }
     }
 
-    /// The server's process and its children (the hashing process).
-    fn processes(&self) -> Vec<u32> {
-        let pid = self.process.id();
-        let mut processes = vec![pid];
-        for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-            let children = std::fs::read_to_string(task.unwrap().path().join("children")).unwrap_or_default();
-            processes.extend(children.split_whitespace().map(|child| child.parse::<u32>().unwrap()));
-        }
-        processes
-    }
-
     /// CPU time the server has used so far, in seconds: its hashing threads (which live as long
     /// as it does), then everything else (tokio's blocking threads, for one, end when idle).
     fn cpu_secs(&self) -> (f64, f64) {
-        let (mut hashing, mut total) = (0.0, 0.0);
-        for pid in self.processes() {
-            hashing += thread_cpu_secs(pid)
-                .into_iter()
-                .filter(|(name, _)| name.starts_with("idgate-hash"))
-                .map(|(_, secs)| secs)
-                .sum::<f64>();
-            total += process_cpu_secs(&pid.to_string());
-        }
-        (hashing, total - hashing)
+        let hashing: f64 = thread_cpu_secs(self.process.id())
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("idgate-hash"))
+            .map(|(_, secs)| secs)
+            .sum();
+        (hashing, process_cpu_secs(&self.process.id().to_string()) - hashing)
     }
 
-    /// The resident memory of the server and its hashing process, in KiB.
+    /// The server process's resident memory, in KiB.
     fn rss_kib(&self) -> u64 {
-        let rss = |pid: u32| {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-            let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-            line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap()
-        };
-        self.processes().into_iter().map(rss).sum()
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
     async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {

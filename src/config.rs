@@ -72,18 +72,6 @@ pub enum LoginOtp {
     Off,
 }
 
-/// Where password hashes run (`security::passwords::Hashing`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HashWorker {
-    /// A child process (`idgate hash-worker`) with a session of its own at the lowest
-    /// priority, so a login flood yields the CPU to every other process too.
-    #[default]
-    Process,
-    /// Idle-priority threads in idgate's own process.
-    Threads,
-}
-
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -195,8 +183,6 @@ pub struct Settings {
     pub argon2_iterations: u32,
     /// Argon2id lanes.
     pub argon2_parallelism: u32,
-    /// Where password hashes run: a child process of its own (the default) or threads here.
-    pub hash_worker: HashWorker,
     /// Hashing threads (0: one per core). They run at idle OS priority.
     pub hash_threads: usize,
     /// Password hashes allowed to wait for a thread before logins get RATE_LIMITED.
@@ -399,7 +385,6 @@ impl Default for Settings {
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
-            hash_worker: HashWorker::Process,
             hash_threads: 0,
             hash_queue_limit: 256,
             login_rate_per_ip: 30,

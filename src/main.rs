@@ -15,7 +15,6 @@ use idgate::{
     db,
     domain::{Email, Password, Role},
     import::{self, ImportOptions, read::Format},
-    security::passwords,
     services::Services,
 };
 use secrecy::ExposeSecret;
@@ -68,15 +67,6 @@ enum Command {
         #[arg(long, value_enum, default_value_t = StaffRole::Admin)]
         staff_role: StaffRole,
     },
-    /// The password-hashing process the server starts (IDGATE_HASH_WORKER=process); it reads
-    /// jobs on stdin and answers on stdout.
-    #[command(name = "hash-worker", hide = true)]
-    HashWorker {
-        #[arg(long)]
-        threads: usize,
-        #[arg(long)]
-        queue_limit: usize,
-    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -102,7 +92,8 @@ enum KeysAction {
     Retire { kid: String },
 }
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     // Read before the settings, so that their own errors are logged in the chosen format.
     if std::env::var("IDGATE_LOG_FORMAT").is_ok_and(|format| format.eq_ignore_ascii_case("json")) {
@@ -110,19 +101,7 @@ fn main() -> ExitCode {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
-    let cli = Cli::parse();
-    let outcome = match cli.command {
-        // The hashing process is plain threads: no async runtime to hand its jobs through.
-        Some(Command::HashWorker { threads, queue_limit }) => {
-            passwords::serve_hash_process(threads, queue_limit).map_err(describe)
-        }
-        _ => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the async runtime: {e}"))
-            .and_then(|runtime| runtime.block_on(run(cli))),
-    };
-    match outcome {
+    match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("idgate: {message}");
@@ -184,7 +163,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             import_users(&settings, &file, format, ImportOptions { dry_run, staff_role }).await
         }
-        Command::Schema | Command::HashWorker { .. } => Ok(()),
+        Command::Schema => Ok(()),
     }
 }
 

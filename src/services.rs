@@ -16,7 +16,7 @@ use crate::{
         tokens::TokenService,
     },
     clock::Clock,
-    config::{HashWorker, Settings, TokenEncryption},
+    config::{Settings, TokenEncryption},
     db,
     error::{AppError, AppResult},
     kv::{DatabaseKv, Kv, RedisKv},
@@ -31,12 +31,11 @@ use crate::{
         codes::CodeHasher,
         cookies::CookieJar,
         hash_pool::HashPool,
-        hash_process::HashProcess,
         jwe::TokenCipher,
         lockout::{Lockout, LockoutPolicy},
         one_time::OneTimeSecrets,
         password_policy::PasswordPolicy,
-        passwords::{HashCost, Hashing, Passwords},
+        passwords::{HashCost, Passwords},
         rate_limit::RateLimiter,
         send_limits::SendLimits,
     },
@@ -83,15 +82,8 @@ impl Services {
             settings.issuer(),
             settings.avatar_max_bytes,
         );
-        let hashing = match settings.hash_worker {
-            HashWorker::Process => {
-                Hashing::Process(Arc::new(HashProcess::start(settings.hash_threads, settings.hash_queue_limit)?))
-            }
-            HashWorker::Threads => {
-                Hashing::Threads(Arc::new(HashPool::new(settings.hash_threads, settings.hash_queue_limit)?))
-            }
-        };
-        let passwords = Passwords::new(HashCost::from_settings(settings), hashing)?;
+        let pool = Arc::new(HashPool::new(settings.hash_threads, settings.hash_queue_limit)?);
+        let passwords = Passwords::new(HashCost::from_settings(settings), pool)?;
         let key_store = keys::KeyStore::open(&db, settings, clock.as_ref()).await?;
         let ring = key_store.ring(clock.now()).await?;
         let code_secret = keys::load_code_secret(&db, settings, clock.as_ref()).await?;

@@ -3,10 +3,7 @@
 //! token checks. Admission is bounded: beyond the queue limit, callers get RATE_LIMITED
 //! instead of an ever-growing backlog (each running argon2 job holds its memory cost).
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::sync::Arc;
 
 use thread_priority::{
     NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
@@ -57,20 +54,14 @@ impl HashPool {
         let (done, result) = oneshot::channel();
         let metrics = telemetry::metrics();
         metrics.hash_queue.inc();
-        self.spawn(move |waited| {
+        let queued = std::time::Instant::now();
+        self.pool.spawn(move || {
             metrics.hash_queue.dec();
-            metrics.hash_wait_seconds.observe(waited.as_secs_f64());
+            metrics.hash_wait_seconds.observe(queued.elapsed().as_secs_f64());
             let _permit = permit;
             // The receiver is gone only if the request was cancelled; nothing to report then.
             let _ = done.send(job());
         });
         result.await.map_err(|_| AppError::internal_msg("a hashing job was dropped"))
-    }
-
-    /// Queues `job` without waiting for it, nor counting it against the queue limit (the caller
-    /// bounds what it sends); the job is told how long it waited for a thread.
-    pub fn spawn(&self, job: impl FnOnce(Duration) + Send + 'static) {
-        let queued = Instant::now();
-        self.pool.spawn(move || job(queued.elapsed()));
     }
 }

@@ -1,7 +1,6 @@
-//! Security primitives shared by the features: password hashing at low priority, in a process
-//! of its own or on a pool (and verification of password hashes imported from Django), the
-//! password policy, one-time codes, rate limits and small crypto helpers. Nothing here knows
-//! about GraphQL or the database.
+//! Security primitives shared by the features: password hashing on a low-priority pool (and
+//! verification of password hashes imported from Django), the password policy, one-time codes,
+//! rate limits and small crypto helpers. Nothing here knows about GraphQL or the database.
 
 pub mod captcha;
 pub mod codes;
@@ -10,7 +9,6 @@ pub mod crypto;
 pub mod django_hashes;
 pub mod hash_memory;
 pub mod hash_pool;
-pub mod hash_process;
 pub mod jwe;
 pub mod lockout;
 pub mod one_time;

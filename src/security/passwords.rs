@@ -1,12 +1,10 @@
 //! Password hashing with argon2id (OWASP Password Storage Cheat Sheet parameters by default),
-//! never on the request threads: in the hashing process ([`super::hash_process`], the default)
-//! or on this process's [`HashPool`]. Either way a hash is a [`HashJob`] done by [`perform`] on
-//! a pool of idle-priority threads. Verification against a missing hash runs against a dummy hash of
+//! always on the [`HashPool`]. Verification against a missing hash runs against a dummy hash of
 //! the same parameters, so "no such user" costs what "wrong password" costs.
 //!
 //! A stored hash is idgate's own PHC string (`$argon2id$...`) or, for an account imported from
 //! Django, Django's (`pbkdf2_sha256$...`; see [`super::django_hashes`]), told apart by the
-//! leading `$`. Both verify where hashes run; a login replaces a Django hash that proved the password
+//! leading `$`. Both verify on the pool; a login replaces a Django hash that proved the password
 //! ([`Passwords::needs_rehash`]).
 //!
 //! argon2id's working memory is borrowed from [`super::hash_memory`], which keeps it between
@@ -19,18 +17,16 @@ use argon2::{
     password_hash::{Output, ParamsString, SaltString, rand_core::OsRng},
 };
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize, Serializer};
 
 use super::{
     django_hashes::DjangoHash,
     hash_memory::{self, Ticket},
     hash_pool::HashPool,
-    hash_process::{self, HashProcess},
 };
 use crate::error::{AppError, AppResult};
 
 /// Argon2id cost parameters.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy)]
 pub struct HashCost {
     pub memory_kib: u32,
     pub iterations: u32,
@@ -48,128 +44,30 @@ impl HashCost {
     }
 }
 
-/// Where password hashes run.
-#[derive(Clone)]
-pub enum Hashing {
-    /// In a child process with a session of its own, so they yield the CPU to every other
-    /// process too (`IDGATE_HASH_WORKER=process`).
-    Process(Arc<HashProcess>),
-    /// On this process's own idle-priority threads (`IDGATE_HASH_WORKER=threads`).
-    Threads(Arc<HashPool>),
-}
-
-impl Hashing {
-    /// Does `job` where hashes run.
-    ///
-    /// Errors: RATE_LIMITED when the queue is full; INTERNAL when the job fails.
-    pub async fn run(&self, job: HashJob) -> AppResult<HashAnswer> {
-        match self {
-            Self::Process(process) => {
-                process.run::<_, Result<HashAnswer, String>>(&job).await?.map_err(AppError::internal_msg)
-            }
-            Self::Threads(pool) => {
-                // Counted from now, so argon2's memory stays while the job waits (`hash_memory`).
-                let memory = hash_memory::SHARED.ticket();
-                pool.run(move || perform(job, &memory)).await?
-            }
-        }
-    }
-
-    /// Threads hashing in parallel.
-    pub fn threads(&self) -> usize {
-        match self {
-            Self::Process(process) => process.threads(),
-            Self::Threads(pool) => pool.threads(),
-        }
-    }
-}
-
-/// The hashing process's main loop (`idgate hash-worker`): does each job on a pool of
-/// `threads` idle-priority threads until stdin closes. (idgate bounds the jobs it sends by
-/// `queue_limit`, as its own pool would.)
-pub fn serve_hash_process(threads: usize, queue_limit: usize) -> AppResult<()> {
-    let pool = HashPool::new(threads, queue_limit)?;
-    hash_process::serve(&pool, |job: HashJob| {
-        // Counted from now, so argon2's memory stays while the job waits (`hash_memory`).
-        let memory = hash_memory::SHARED.ticket();
-        move || perform(job, &memory).map_err(|e| e.to_string())
-    })
-}
-
-/// One password hash to compute or check: what crosses to the hashing process.
-#[derive(Serialize, Deserialize)]
-pub enum HashJob {
-    /// Hash `password` with a fresh salt: answers [`HashAnswer::Hashed`].
-    Hash {
-        #[serde(serialize_with = "expose")]
-        password: SecretString,
-        cost: HashCost,
-    },
-    /// Check `password` against a stored hash (argon2id or Django's): answers
-    /// [`HashAnswer::Verified`].
-    Verify {
-        #[serde(serialize_with = "expose")]
-        password: SecretString,
-        stored: String,
-    },
-}
-
-/// What a [`HashJob`] found.
-#[derive(Serialize, Deserialize)]
-pub enum HashAnswer {
-    Hashed(String),
-    Verified(bool),
-}
-
-fn expose<S: Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(secret.expose_secret())
-}
-
-/// Does `job` on this thread, in `memory`'s buffers.
-pub fn perform(job: HashJob, memory: &Ticket) -> AppResult<HashAnswer> {
-    match job {
-        HashJob::Hash { password, cost } => {
-            let params =
-                Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None).map_err(AppError::internal)?;
-            hash_with(params, &password, memory).map(HashAnswer::Hashed)
-        }
-        HashJob::Verify { password, stored } if needs_rehash(&stored) => {
-            let Some(django) = DjangoHash::parse(&stored) else {
-                tracing::warn!("a stored password hash has an unknown format; it matches no password");
-                return Ok(HashAnswer::Verified(false));
-            };
-            Ok(HashAnswer::Verified(django.verify(password.expose_secret().as_bytes())))
-        }
-        HashJob::Verify { password, stored } => verify_with(&stored, &password, memory).map(HashAnswer::Verified),
-    }
-}
-
-/// Hashes and verifies passwords where hashes run ([`Hashing`]).
+/// Hashes and verifies passwords on the hashing pool.
 #[derive(Clone)]
 pub struct Passwords {
-    cost: HashCost,
-    hashing: Hashing,
+    params: Params,
+    pool: Arc<HashPool>,
     dummy_hash: Arc<str>,
 }
 
 impl Passwords {
     /// Prepares the hasher and the dummy hash: a random salt and output under the configured
     /// cost. Verifying against it costs one full hash, like a real one, and matches nothing.
-    pub fn new(cost: HashCost, hashing: Hashing) -> AppResult<Self> {
+    pub fn new(cost: HashCost, pool: Arc<HashPool>) -> AppResult<Self> {
         let params =
             Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None).map_err(AppError::internal)?;
         let salt = SaltString::generate(&mut OsRng);
         let output = Output::new(&rand::random::<[u8; Params::DEFAULT_OUTPUT_LEN]>()).map_err(AppError::internal)?;
         let dummy_hash = phc(&params, &salt, output)?;
-        Ok(Self { cost, hashing, dummy_hash: dummy_hash.into() })
+        Ok(Self { params, pool, dummy_hash: dummy_hash.into() })
     }
 
     /// A PHC-format argon2id hash of `password` with a fresh salt.
     pub async fn hash(&self, password: SecretString) -> AppResult<String> {
-        match self.hashing.run(HashJob::Hash { password, cost: self.cost }).await? {
-            HashAnswer::Hashed(hash) => Ok(hash),
-            HashAnswer::Verified(_) => Err(AppError::internal_msg("a hash job was answered as a check")),
-        }
+        let (params, memory) = (self.params.clone(), hash_memory::SHARED.ticket());
+        self.pool.run(move || hash_with(params, &password, &memory)).await?
     }
 
     /// Whether `password` matches `stored` (idgate's argon2id or an imported Django hash); with
@@ -177,13 +75,19 @@ impl Passwords {
     /// is imported) matches nothing.
     pub async fn verify(&self, password: SecretString, stored: Option<String>) -> AppResult<bool> {
         let (stored, real) = match stored {
+            Some(hash) if needs_rehash(&hash) => {
+                let Some(django) = DjangoHash::parse(&hash) else {
+                    tracing::warn!("a stored password hash has an unknown format; it matches no password");
+                    return Ok(false);
+                };
+                return self.pool.run(move || django.verify(password.expose_secret().as_bytes())).await;
+            }
             Some(hash) => (hash, true),
             None => (self.dummy_hash.to_string(), false),
         };
-        match self.hashing.run(HashJob::Verify { password, stored }).await? {
-            HashAnswer::Verified(matched) => Ok(matched && real),
-            HashAnswer::Hashed(_) => Err(AppError::internal_msg("a check was answered as a hash")),
-        }
+        let memory = hash_memory::SHARED.ticket();
+        let matched = self.pool.run(move || verify_with(&stored, &password, &memory)).await??;
+        Ok(matched && real)
     }
 
     /// Whether `stored` is not idgate's own hash (an imported Django hash): once it has proved
@@ -194,7 +98,7 @@ impl Passwords {
 
     /// Threads hashing in parallel (for the benchmark and the start-up log).
     pub fn threads(&self) -> usize {
-        self.hashing.threads()
+        self.pool.threads()
     }
 }
 

@@ -146,10 +146,7 @@ impl TestApp {
             .merge(Serialized::default("listen", "127.0.0.1:0"))
             .merge(Serialized::default("database_url", &database_url))
             .merge(Serialized::default("database_max_connections", 5))
-            .merge(Serialized::default("outbox_dir", outbox.display().to_string()))
-            // The default hashing process is this executable run as `idgate hash-worker`, which
-            // a test binary is not; `hash_worker.rs` covers it through the idgate binary.
-            .merge(Serialized::default("hash_worker", "threads"));
+            .merge(Serialized::default("outbox_dir", outbox.display().to_string()));
         if launch.shared_key {
             figment = figment.merge(Serialized::default("jwt_private_key", shared_signing_key().expose_secret()));
         }

@@ -12,7 +12,6 @@ mod delivery;
 mod directory;
 mod encrypted_tokens;
 mod graphiql;
-mod hash_worker;
 mod hostile_input;
 mod import;
 mod instances;
