@@ -163,9 +163,19 @@ impl AuthService {
         captcha_token: Option<&str>,
         client: &ClientInfo,
     ) -> AppResult<LoginOutcome> {
-        self.limiter.hit(minute("login-ip", self.policy.login_per_ip), &client.ip_or_unknown()).await?;
-        self.captcha.check(Action::Login, captcha_token, client, Some(email.as_str())).await?;
-        self.lockout.charge(email.as_str()).await?;
+        let (per_ip, ip) = (minute("login-ip", self.policy.login_per_ip), client.ip_or_unknown());
+        if self.captcha.is_off() {
+            // Nothing between the two counts: one round trip, the address's count first, so a
+            // refused address spends nothing of the account's.
+            let (cost_cap, account) = self.lockout.charge_of(email.as_str());
+            self.limiter.hit_each(&[(per_ip, &ip), (cost_cap, &account)]).await?;
+        } else {
+            // A CAPTCHA is checked after the address's count (which bounds calls to its
+            // provider) and before the account's (which a client without one cannot spend).
+            self.limiter.hit(per_ip, &ip).await?;
+            self.captcha.check(Action::Login, captcha_token, client, Some(email.as_str())).await?;
+            self.lockout.charge(email.as_str()).await?;
+        }
 
         let found = users::find_credentials(&self.db, email.as_str()).await?;
         let (user, hash) = match found {

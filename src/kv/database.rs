@@ -307,7 +307,7 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::{clock::ManualClock, db};
+    use crate::{clock::ManualClock, db, kv::Hit};
 
     const MINUTE: Duration = Duration::from_secs(60);
 
@@ -446,6 +446,28 @@ mod tests {
             clock.advance(chrono::Duration::seconds(1));
             assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), admitted(60), "one slot back");
             assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), refused(20), "and only one");
+        }
+    }
+
+    #[tokio::test]
+    async fn hits_in_order_stop_at_the_first_refusal() {
+        for (kv, clock, _dir) in stores().await {
+            let now = clock.now().timestamp_millis();
+            // "a" fits two a minute, "b" one.
+            let (a, b) = (
+                Hit { key: "a", interval_ms: 30_000, window_ms: 60_000 },
+                Hit { key: "b", interval_ms: 60_000, window_ms: 60_000 },
+            );
+            let admitted = |seconds: u64| Admission::Admitted { backlog: Duration::from_secs(seconds) };
+            let refused = |seconds: u64| Admission::Refused { wait: Duration::from_secs(seconds) };
+            assert_eq!(kv.admit_each(&[a, b], now).await.ok(), Some(vec![admitted(30), admitted(60)]));
+            assert_eq!(kv.admit_each(&[a, b], now).await.ok(), Some(vec![admitted(60), refused(60)]), "b is full");
+            assert_eq!(kv.admit_each(&[a, b], now).await.ok(), Some(vec![refused(30)]), "a refuses, b is not asked");
+            // b was refused, not counted: after a minute both have room again, b exactly once.
+            clock.advance(chrono::Duration::seconds(60));
+            let now = clock.now().timestamp_millis();
+            assert_eq!(kv.admit_each(&[b, a], now).await.ok(), Some(vec![admitted(60), admitted(30)]));
+            assert_eq!(kv.admit_each(&[], now).await.ok(), Some(vec![]));
         }
     }
 

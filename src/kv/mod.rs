@@ -28,6 +28,14 @@ pub enum Admission {
     Refused { wait: Duration },
 }
 
+/// One hit of [`Kv::admit_each`]: a limit's key and its GCRA terms, as [`Kv::admit`] takes them.
+#[derive(Debug, Clone, Copy)]
+pub struct Hit<'a> {
+    pub key: &'a str,
+    pub interval_ms: i64,
+    pub window_ms: i64,
+}
+
 /// One write of a batch ([`Kv::write`]). Not `Debug`: a value may be a code's record or a
 /// pending challenge, which stay out of logs.
 pub enum Write {
@@ -62,6 +70,21 @@ pub trait Kv: Send + Sync + 'static {
     /// and then becomes the new TAT; otherwise nothing changes. So `window / interval` hits fit
     /// at once and one more every `interval`, with no double burst at any edge. Atomic per key.
     async fn admit(&self, key: &str, now_ms: i64, interval_ms: i64, window_ms: i64) -> AppResult<Admission>;
+    /// [`admit`](Kv::admit) for each of `hits` in order at `now_ms`, stopping at the first that
+    /// refuses: the answers, a refusal last, and no hit after it counted. The same as calling
+    /// `admit` one after another, in one round trip where the store can (Redis runs them in
+    /// one script). A login counts its per-address and per-account limits this way.
+    async fn admit_each(&self, hits: &[Hit<'_>], now_ms: i64) -> AppResult<Vec<Admission>> {
+        let mut answers = Vec::with_capacity(hits.len());
+        for hit in hits {
+            let answer = self.admit(hit.key, now_ms, hit.interval_ms, hit.window_ms).await?;
+            answers.push(answer);
+            if matches!(answer, Admission::Refused { .. }) {
+                break;
+            }
+        }
+        Ok(answers)
+    }
     /// Fails when the store cannot be reached (for /readyz).
     async fn ping(&self) -> AppResult<()>;
 }

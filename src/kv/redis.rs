@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use redis::{AsyncConnectionConfig, Client, FromRedisValue, RedisError, aio::MultiplexedConnection};
 use tokio::sync::Mutex;
 
-use super::{Admission, Kv, Write};
+use super::{Admission, Hit, Kv, Write};
 use crate::error::{AppError, AppResult};
 
 /// How long one store operation (connecting, if it must, and its command) may take.
@@ -105,19 +105,29 @@ impl RedisKv {
     }
 }
 
-/// [`Kv::admit`] in Lua: returns `{1, backlog}` when admitted (the new TAT's distance ahead of
-/// now), else `{0, wait}`, in milliseconds. The key lives until its TAT passes (at least one
-/// millisecond).
+/// [`Kv::admit_each`] in Lua, so every hit is one step on the server: KEYS are the limits'
+/// keys, ARGV is now, then each key's interval and window. For each key in order it returns
+/// `1, backlog` when admitted (the new TAT's distance ahead of now), or `0, wait` and stops,
+/// in milliseconds. A key lives until its TAT passes (at least one millisecond).
 const ADMIT_SCRIPT: &str = r"
 local now = tonumber(ARGV[1])
-local interval = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local next_tat = tat + interval
-if next_tat - now > window then return {0, next_tat - now - window} end
-redis.call('SET', KEYS[1], next_tat, 'PX', math.max(next_tat - now, 1))
-return {1, next_tat - now}
+local answers = {}
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[2 * i])
+  local window = tonumber(ARGV[2 * i + 1])
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  local next_tat = tat + interval
+  if next_tat - now > window then
+    table.insert(answers, 0)
+    table.insert(answers, next_tat - now - window)
+    return answers
+  end
+  redis.call('SET', key, next_tat, 'PX', math.max(next_tat - now, 1))
+  table.insert(answers, 1)
+  table.insert(answers, next_tat - now)
+end
+return answers
 ";
 
 fn millis(ttl: Duration) -> u64 {
@@ -193,20 +203,36 @@ impl Kv for RedisKv {
     }
 
     async fn admit(&self, key: &str, now_ms: i64, interval_ms: i64, window_ms: i64) -> AppResult<Admission> {
-        // One script: read, decide and write happen as one step on the server.
-        let (admitted, ms): (i64, i64) = self
-            .query(
-                redis::cmd("EVAL")
-                    .arg(ADMIT_SCRIPT)
-                    .arg(1)
-                    .arg(self.key(key))
-                    .arg(now_ms)
-                    .arg(interval_ms)
-                    .arg(window_ms),
-            )
-            .await?;
-        let ms = Duration::from_millis(ms.max(0).unsigned_abs());
-        Ok(if admitted == 1 { Admission::Admitted { backlog: ms } } else { Admission::Refused { wait: ms } })
+        let answers = self.admit_each(&[Hit { key, interval_ms, window_ms }], now_ms).await?;
+        answers.into_iter().next().ok_or_else(|| AppError::internal("the admit script answered nothing"))
+    }
+
+    async fn admit_each(&self, hits: &[Hit<'_>], now_ms: i64) -> AppResult<Vec<Admission>> {
+        if hits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut script = redis::cmd("EVAL");
+        script.arg(ADMIT_SCRIPT).arg(hits.len());
+        for hit in hits {
+            script.arg(self.key(hit.key));
+        }
+        script.arg(now_ms);
+        for hit in hits {
+            script.arg(hit.interval_ms).arg(hit.window_ms);
+        }
+        let flat: Vec<i64> = self.query(&script).await?;
+        let answers: Vec<Admission> = flat
+            .chunks_exact(2)
+            .filter_map(|pair| {
+                let [admitted, ms] = *pair else { return None };
+                let ms = Duration::from_millis(ms.max(0).unsigned_abs());
+                Some(if admitted == 1 { Admission::Admitted { backlog: ms } } else { Admission::Refused { wait: ms } })
+            })
+            .collect();
+        if answers.is_empty() || answers.len() > hits.len() {
+            return Err(AppError::internal("the admit script's answer does not match its hits"));
+        }
+        Ok(answers)
     }
 
     async fn ping(&self) -> AppResult<()> {

@@ -96,6 +96,11 @@ impl Captcha {
         Some(PublicCaptcha { provider: self.provider.name(), site_key: self.site_key.clone(), mode })
     }
 
+    /// True when no action ever needs a CAPTCHA (and [`check`](Self::check) does nothing).
+    pub fn is_off(&self) -> bool {
+        self.mode == CaptchaMode::Off
+    }
+
     /// Checks the CAPTCHA an `action` by `client` needs, if any; `account` names the targeted
     /// address for the failure count.
     ///

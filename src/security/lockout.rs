@@ -99,6 +99,12 @@ impl Lockout {
         self.limiter.hit(self.cost_cap(), &subject(identifier)).await
     }
 
+    /// The hit [`charge`](Self::charge) counts, for a caller that counts it with others in one
+    /// round trip ([`RateLimiter::hit_each`]).
+    pub fn charge_of(&self, identifier: &str) -> (Rule, String) {
+        (self.cost_cap(), subject(identifier))
+    }
+
     /// Reserves a password attempt on `identifier` before it is verified.
     pub async fn reserve(&self, identifier: &str) -> AppResult<Attempt> {
         if self.policy.threshold == 0 {

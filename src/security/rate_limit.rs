@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Duration};
 use crate::{
     clock::Clock,
     error::{AppError, AppResult},
-    kv::{Admission, Kv, Write},
+    kv::{Admission, Hit, Kv, Write},
 };
 
 /// One limit: at most `limit` hits per `window` for each subject.
@@ -45,6 +45,32 @@ impl RateLimiter {
         }
     }
 
+    /// [`hit`](Self::hit) for each `(rule, subject)` in order, stopping at the first refusal,
+    /// whose error it returns: the hits before it are counted, none after it. One KV round trip
+    /// (a login's per-address and per-account counts go together this way).
+    ///
+    /// Errors: as `hit`.
+    pub async fn hit_each(&self, hits: &[(Rule, &str)]) -> AppResult<()> {
+        // A rule admitting nothing refuses without the KV; the hits before it still count.
+        let counted = hits.iter().position(|(rule, _)| rule.limit == 0).unwrap_or(hits.len());
+        let keys: Vec<(String, Rule)> =
+            hits[..counted].iter().map(|&(rule, subject)| (key(rule, subject), rule)).collect();
+        let each: Vec<Hit<'_>> = keys
+            .iter()
+            .map(|(key, rule)| Hit { key, interval_ms: interval_ms(*rule), window_ms: window_ms(*rule) })
+            .collect();
+        let now_ms = self.clock.now().timestamp_millis();
+        for answer in self.kv.admit_each(&each, now_ms).await? {
+            if let Admission::Refused { wait } = answer {
+                return Err(AppError::RateLimited { retry_after: retry_after(wait) });
+            }
+        }
+        match hits.get(counted) {
+            Some((rule, _)) => Err(AppError::RateLimited { retry_after: rule.window.as_secs().max(1) }),
+            None => Ok(()),
+        }
+    }
+
     /// Counts a hit by `subject` under `rule` and says how many more would fit now: a sliding
     /// count, for callers that act when it fills (a lockout). Of concurrent hits at one
     /// instant, each sees a different `remaining`, so exactly one sees 0.
@@ -60,9 +86,7 @@ impl RateLimiter {
                 let counted = u32::try_from(millis(backlog).div_ceil(interval_ms.unsigned_abs())).unwrap_or(u32::MAX);
                 Taken::Admitted { remaining: rule.limit.saturating_sub(counted) }
             }
-            Admission::Refused { wait } => Taken::Refused {
-                retry_after: u64::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(u64::MAX).max(1),
-            },
+            Admission::Refused { wait } => Taken::Refused { retry_after: retry_after(wait) },
         })
     }
 
@@ -95,6 +119,11 @@ pub enum Taken {
 /// millisecond; the interval is never 0.
 fn interval_ms(rule: Rule) -> i64 {
     (window_ms(rule) / i64::from(rule.limit.max(1))).max(1)
+}
+
+/// Whole seconds until a refused hit would be admitted, at least one.
+fn retry_after(wait: Duration) -> u64 {
+    u64::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(u64::MAX).max(1)
 }
 
 fn millis(duration: Duration) -> u64 {

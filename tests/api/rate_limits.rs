@@ -144,3 +144,34 @@ async fn a_limit_above_one_per_millisecond_admits_instead_of_failing() {
         assert_eq!((status, error_code(&body)), (StatusCode::OK, "INVALID_CREDENTIALS".to_owned()), "{body}");
     }
 }
+
+#[tokio::test]
+async fn an_address_refused_by_its_limit_spends_nothing_of_the_accounts() {
+    let app = TestApp::spawn_with(&[
+        ("trusted_proxies", json!("127.0.0.1")),
+        ("login_rate_per_ip", json!(2)),
+        ("login_rate_per_email", json!(3)),
+    ])
+    .await;
+    app.register_verified("alice@example.com", PASSWORD).await;
+    let attempt = async |client: &str| {
+        let response = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .header("x-forwarded-for", client)
+            .json(&json!({ "query": LOGIN, "variables": { "input": { "email": "alice@example.com", "password": WRONG } } }))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        error_code(&response.json().await.unwrap_or_default())
+    };
+    for _ in 0..2 {
+        assert_eq!(attempt("203.0.113.1").await, "INVALID_CREDENTIALS");
+    }
+    for _ in 0..3 {
+        assert_eq!(attempt("203.0.113.1").await, "RATE_LIMITED", "the address's own limit");
+    }
+    // Two of alice's three checks are spent; the refused ones counted nothing.
+    assert_eq!(attempt("203.0.113.2").await, "INVALID_CREDENTIALS");
+    assert_eq!(attempt("203.0.113.3").await, "RATE_LIMITED", "her account's limit, from any address");
+}
