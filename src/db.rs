@@ -1,6 +1,8 @@
 //! The database connection: connect (creating the SQLite file if needed), migrate, and the
 //! translation of constraint violations that every repo shares.
 
+mod reader;
+
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -12,6 +14,7 @@ use sea_orm::{
     },
 };
 
+pub use self::reader::Reader;
 use crate::error::{AppError, AppResult};
 
 /// Connects to `url` with at most `max_connections`.

@@ -71,6 +71,14 @@ impl Services {
         let url = settings.database_url.expose_secret();
         db::migrate(url).await?;
         let db = db::connect(url, settings.database_max_connections).await?;
+        // One held connection per core (at most the pool's size) for the reads of every
+        // request's path: the token check and a login's account lookup.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let reader = Arc::new(db::Reader::new(
+            url,
+            db.get_database_backend(),
+            cores.min(settings.database_max_connections as usize),
+        ));
         let kv = build_kv(settings, &db, &clock).await?;
         let mailer = build_mailer(settings).await?;
         let sms = build_sms(settings).await?;
@@ -144,6 +152,7 @@ impl Services {
         };
         let auth = AuthService {
             db: db.clone(),
+            reader,
             passwords,
             tokens,
             kv: Arc::clone(&kv),

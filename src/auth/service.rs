@@ -29,6 +29,7 @@ use crate::{
     client::ClientInfo,
     clock::Clock,
     config::{LoginOtp, Settings},
+    db::Reader,
     domain::{Email, Password, Phone, Principal, Session, User, UserId},
     error::{AppError, AppResult},
     identities::{self, ExternalIdentity},
@@ -115,6 +116,8 @@ impl AuthPolicy {
 #[derive(Clone)]
 pub struct AuthService {
     pub(crate) db: DatabaseConnection,
+    /// Held connections for the reads on every request's path (no pool's ping after each).
+    pub(crate) reader: Arc<Reader>,
     pub(crate) passwords: Passwords,
     pub(crate) tokens: Arc<TokenService>,
     pub(crate) kv: Arc<dyn Kv>,
@@ -177,7 +180,7 @@ impl AuthService {
             self.lockout.charge(email.as_str()).await?;
         }
 
-        let found = users::find_credentials(&self.db, email.as_str()).await?;
+        let found = users::find_credentials(&*self.reader, email.as_str()).await?;
         let (user, hash) = match found {
             Some(c) => (Some(c.user), c.password_hash),
             None => (None, None),
@@ -520,7 +523,7 @@ impl AuthService {
     /// demoted admin's token loses its power at once.
     pub async fn authenticate(&self, access_token: &str) -> AppResult<(Principal, User)> {
         let principal = self.tokens.verify(access_token)?;
-        let standing = repo::session_standing(&self.db, principal.session_id, principal.user_id)
+        let standing = repo::session_standing(&*self.reader, principal.session_id, principal.user_id)
             .await?
             .ok_or(AppError::Unauthenticated)?;
         if standing.revoked || !standing.user.is_active || self.clock.now() >= standing.expires_at {
