@@ -27,7 +27,7 @@ pub struct Reader {
     backend: DbBackend,
     url: String,
     /// Each slot holds one connection, opened at first use and again after a failure. A read
-    /// takes the next slot in turn and waits for it if another read holds it.
+    /// takes a free slot, starting from the next in turn, or waits for that one.
     slots: Box<[Mutex<Option<Held>>]>,
     next: AtomicUsize,
 }
@@ -70,21 +70,18 @@ impl Reader {
                 None => return Err(DbErr::Custom("a reader without connections".into())),
             },
         };
-        let result = match held.take() {
-            Some(connection) => Ok(connection),
-            None => self.open().await,
-        };
-        let result = match result {
-            Ok(mut connection) => {
-                let rows = run(&mut connection, &statement).await;
-                if rows.is_ok() {
-                    *held = Some(connection);
-                }
-                rows
-            }
-            Err(error) => Err(error),
-        };
-        result.map_err(|error| DbErr::Query(RuntimeErr::SqlxError(error.into())))
+        let failed = |error: sqlx::Error| DbErr::Query(RuntimeErr::SqlxError(error.into()));
+        if held.is_none() {
+            *held = Some(self.open().await.map_err(failed)?);
+        }
+        let Some(connection) = held.as_mut() else { return Err(DbErr::Custom("no reader connection".into())) };
+        // The connection stays in its slot while the statement runs: a request cancelled
+        // halfway leaves it there, and its next statement first reads what this one left.
+        let rows = run(connection, &statement).await;
+        if rows.is_err() {
+            *held = None;
+        }
+        rows.map_err(failed)
     }
 }
 
@@ -123,5 +120,69 @@ impl ConnectionTrait for Reader {
 
     async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
         self.fetch_all(statement).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A reader on a fresh SQLite file, and one on PostgreSQL when IDGATE_TEST_DATABASE_URL
+    /// names a server.
+    fn readers(dir: &tempfile::TempDir) -> Vec<Reader> {
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("reader.db").display());
+        let mut readers = vec![Reader::new(&url, DbBackend::Sqlite, 1)];
+        if let Ok(url) = std::env::var("IDGATE_TEST_DATABASE_URL") {
+            readers.push(Reader::new(&url, DbBackend::Postgres, 1));
+        }
+        readers
+    }
+
+    /// `sql`'s one row's `n`.
+    async fn number(reader: &Reader, sql: &str) -> i64 {
+        let statement = Statement::from_string(reader.backend, sql);
+        let rows = reader.query_all_raw(statement).await.unwrap_or_else(|e| panic!("{e}"));
+        rows.first().and_then(|row| row.try_get::<i64>("", "n").ok()).unwrap_or_else(|| panic!("no number from {sql}"))
+    }
+
+    #[tokio::test]
+    async fn a_read_cancelled_halfway_leaves_its_connection_answering_the_next_one() {
+        let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+        for reader in readers(&dir) {
+            assert_eq!(number(&reader, "SELECT CAST(1 AS BIGINT) AS n").await, 1, "opens its connection");
+            const BACKEND: &str = "SELECT CAST(pg_backend_pid() AS BIGINT) AS n";
+            let server = if reader.backend == DbBackend::Postgres { number(&reader, BACKEND).await } else { 0 };
+            let slow = match reader.backend {
+                DbBackend::Sqlite => {
+                    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) \
+                     SELECT max(x) AS n FROM c"
+                }
+                _ => "SELECT 7::BIGINT AS n FROM pg_sleep(0.1)",
+            };
+            // Polled once (the statement is sent), then dropped before any answer.
+            let cut = tokio::time::timeout(
+                Duration::ZERO,
+                reader.query_all_raw(Statement::from_string(reader.backend, slow)),
+            );
+            assert!(cut.await.is_err(), "the read was cut off");
+            // The next reads get their own answers, not what the cut one left behind.
+            assert_eq!(number(&reader, "SELECT CAST(2 AS BIGINT) AS n").await, 2);
+            assert_eq!(number(&reader, "SELECT CAST(3 AS BIGINT) AS n").await, 3);
+            if reader.backend == DbBackend::Postgres {
+                assert_eq!(number(&reader, BACKEND).await, server, "on the same connection, not a new one");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reader_refuses_to_write() {
+        let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+        for reader in readers(&dir) {
+            let insert = Statement::from_string(reader.backend, "CREATE TABLE written (x INTEGER)");
+            assert!(reader.execute_raw(insert).await.is_err());
+            assert!(reader.execute_unprepared("CREATE TABLE written (x INTEGER)").await.is_err());
+        }
     }
 }
