@@ -10,15 +10,15 @@ use crate::helpers::{LOGIN, PASSWORD, TestApp, VERIFY_OTP, code_in, error_code};
 
 const WRONG: &str = "not the password at all 7";
 
-async fn login_with(app: &TestApp, accept: &str, password: &str) -> (StatusCode, Option<String>, Value) {
-    let response = app
-        .client
-        .post(format!("{}/graphql", app.address))
-        .header("accept", accept)
-        .json(&json!({ "query": LOGIN, "variables": { "input": { "email": "alice@example.com", "password": password } } }))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+/// Alice's login with `password`, sent with `headers`: the status, `Retry-After` and the body.
+async fn login_with(app: &TestApp, headers: &[(&str, &str)], password: &str) -> (StatusCode, Option<String>, Value) {
+    let mut request = app.client.post(format!("{}/graphql", app.address)).json(
+        &json!({ "query": LOGIN, "variables": { "input": { "email": "alice@example.com", "password": password } } }),
+    );
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
     let status = response.status();
     let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
     (status, retry_after, response.json().await.unwrap_or_default())
@@ -29,11 +29,11 @@ async fn a_rate_limited_request_is_429_with_retry_after_in_both_media_types() {
     let app = TestApp::spawn_with(&[("login_rate_per_ip", json!(2))]).await;
     app.register_verified("alice@example.com", PASSWORD).await;
     for _ in 0..2 {
-        let (status, _, body) = login_with(&app, "application/json", WRONG).await;
+        let (status, _, body) = login_with(&app, &[("accept", "application/json")], WRONG).await;
         assert_eq!((status, error_code(&body)), (StatusCode::OK, "INVALID_CREDENTIALS".to_owned()), "{body}");
     }
     for accept in ["application/json", "application/graphql-response+json"] {
-        let (status, retry_after, body) = login_with(&app, accept, PASSWORD).await;
+        let (status, retry_after, body) = login_with(&app, &[("accept", accept)], PASSWORD).await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{accept}: {body}");
         assert_eq!(error_code(&body), "RATE_LIMITED");
         let seconds = body["errors"][0]["extensions"]["retryAfter"].as_u64().unwrap_or(0);
@@ -116,19 +116,18 @@ async fn behind_a_trusted_proxy_the_rightmost_untrusted_address_is_the_client() 
 async fn per_ip_limits_behind_a_trusted_proxy_count_each_client_apart() {
     let app = TestApp::spawn_with(&[("trusted_proxies", json!("127.0.0.1")), ("login_rate_per_ip", json!(1))]).await;
     app.register_verified("alice@example.com", PASSWORD).await;
-    let attempt = |client: &'static str| {
-        app.client
-            .post(format!("{}/graphql", app.address))
-            .header("x-forwarded-for", client)
-            .json(&json!({ "query": LOGIN, "variables": { "input": { "email": "alice@example.com", "password": WRONG } } }))
-            .send()
-    };
-    let first = attempt("203.0.113.1").await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(first.status(), StatusCode::OK);
-    let again = attempt("203.0.113.1").await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS, "the same client is limited");
-    let other = attempt("203.0.113.2").await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(other.status(), StatusCode::OK, "another client behind the same proxy is not");
+    assert_eq!(wrong_login_from(&app, "203.0.113.1").await.0, StatusCode::OK);
+    let again = wrong_login_from(&app, "203.0.113.1").await.0;
+    assert_eq!(again, StatusCode::TOO_MANY_REQUESTS, "the same client is limited");
+    let other = wrong_login_from(&app, "203.0.113.2").await.0;
+    assert_eq!(other, StatusCode::OK, "another client behind the same proxy is not");
+}
+
+/// A wrong password for alice from `client` behind the proxy at 127.0.0.1: the status and the
+/// error code.
+async fn wrong_login_from(app: &TestApp, client: &str) -> (StatusCode, String) {
+    let (status, _, body) = login_with(app, &[("x-forwarded-for", client)], WRONG).await;
+    (status, error_code(&body))
 }
 
 #[tokio::test]
@@ -140,7 +139,7 @@ async fn a_limit_above_one_per_millisecond_admits_instead_of_failing() {
             .await;
     app.register_verified("alice@example.com", PASSWORD).await;
     for _ in 0..3 {
-        let (status, _, body) = login_with(&app, "application/json", WRONG).await;
+        let (status, _, body) = login_with(&app, &[("accept", "application/json")], WRONG).await;
         assert_eq!((status, error_code(&body)), (StatusCode::OK, "INVALID_CREDENTIALS".to_owned()), "{body}");
     }
 }
@@ -154,17 +153,7 @@ async fn an_address_refused_by_its_limit_spends_nothing_of_the_accounts() {
     ])
     .await;
     app.register_verified("alice@example.com", PASSWORD).await;
-    let attempt = async |client: &str| {
-        let response = app
-            .client
-            .post(format!("{}/graphql", app.address))
-            .header("x-forwarded-for", client)
-            .json(&json!({ "query": LOGIN, "variables": { "input": { "email": "alice@example.com", "password": WRONG } } }))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        error_code(&response.json().await.unwrap_or_default())
-    };
+    let attempt = async |client: &str| wrong_login_from(&app, client).await.1;
     for _ in 0..2 {
         assert_eq!(attempt("203.0.113.1").await, "INVALID_CREDENTIALS");
     }
