@@ -7,8 +7,8 @@
 //! Only single statements that read go through here, never a transaction, so a request
 //! cancelled halfway leaves nothing open: sqlx drains a PostgreSQL connection's pending answers
 //! before its next statement, and resets a SQLite statement when its iterator drops. A
-//! connection that fails is dropped and the next statement opens a new one, so a database
-//! restart fails the statements that meet a dead connection (INTERNAL) and nothing after.
+//! connection that fails is dropped; a read that failed on a connection opened earlier runs
+//! once more on a new one, so a database restart costs the requests after it nothing.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -71,17 +71,28 @@ impl Reader {
             },
         };
         let failed = |error: sqlx::Error| DbErr::Query(RuntimeErr::SqlxError(error.into()));
-        if held.is_none() {
-            *held = Some(self.open().await.map_err(failed)?);
+        // A connection that sat in its slot may have died meanwhile (a database restart, a
+        // server's idle timeout): a read is safe to run twice, so it runs once more on a new
+        // connection before the request sees an error.
+        let mut attempts = if held.is_some() { 2 } else { 1 };
+        loop {
+            attempts -= 1;
+            if held.is_none() {
+                *held = Some(self.open().await.map_err(failed)?);
+            }
+            let Some(connection) = held.as_mut() else { return Err(DbErr::Custom("no reader connection".into())) };
+            // The connection stays in its slot while the statement runs: a request cancelled
+            // halfway leaves it there, and its next statement first reads what this one left.
+            match run(connection, &statement).await {
+                Ok(rows) => return Ok(rows),
+                Err(error) => {
+                    *held = None;
+                    if attempts == 0 {
+                        return Err(failed(error));
+                    }
+                }
+            }
         }
-        let Some(connection) = held.as_mut() else { return Err(DbErr::Custom("no reader connection".into())) };
-        // The connection stays in its slot while the statement runs: a request cancelled
-        // halfway leaves it there, and its next statement first reads what this one left.
-        let rows = run(connection, &statement).await;
-        if rows.is_err() {
-            *held = None;
-        }
-        rows.map_err(failed)
     }
 }
 
@@ -174,6 +185,28 @@ mod tests {
                 assert_eq!(number(&reader, BACKEND).await, server, "on the same connection, not a new one");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_read_on_a_connection_the_server_closed_runs_again_on_a_new_one() {
+        let Ok(url) = std::env::var("IDGATE_TEST_DATABASE_URL") else { return };
+        let reader = Reader::new(&url, DbBackend::Postgres, 1);
+        const BACKEND: &str = "SELECT CAST(pg_backend_pid() AS BIGINT) AS n";
+        let first = number(&reader, BACKEND).await;
+        let admin = sea_orm::Database::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
+        let kill = format!("SELECT pg_terminate_backend({first})");
+        admin.execute_unprepared(&kill).await.unwrap_or_else(|e| panic!("{e}"));
+        // Until the server has let it go, so the next read meets a closed connection.
+        let gone =
+            Statement::from_string(DbBackend::Postgres, format!("SELECT 1 FROM pg_stat_activity WHERE pid = {first}"));
+        for _ in 0..100 {
+            if admin.query_one_raw(gone.clone()).await.ok().flatten().is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let second = number(&reader, BACKEND).await;
+        assert_ne!(second, first, "answered on a new connection, without an error");
     }
 
     #[tokio::test]
