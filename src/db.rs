@@ -17,6 +17,9 @@ use sea_orm::{
 pub use self::reader::Reader;
 use crate::error::{AppError, AppResult};
 
+/// How long opening a connection, or waiting for one from the pool, may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connects to `url` with at most `max_connections`.
 ///
 /// SQLite runs in WAL mode with `synchronous = NORMAL` (durable across process crashes, and
@@ -26,8 +29,8 @@ pub async fn connect(url: &str, max_connections: u32) -> AppResult<DatabaseConne
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(max_connections)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .acquire_timeout(CONNECT_TIMEOUT)
         // No ping before every checkout: it doubled the round trips of the hottest path (each
         // query is one). A connection the server dropped fails the one request that meets it
         // (INTERNAL, nothing written) and leaves the pool.

@@ -45,18 +45,22 @@ impl Reader {
         Self { backend, url: url.to_owned(), slots, next: AtomicUsize::new(0) }
     }
 
-    /// A new connection with the pool's settings.
+    /// A new connection with the pool's settings, within the pool's connect timeout.
     async fn open(&self) -> Result<Held, sqlx::Error> {
-        Ok(match self.backend {
-            DbBackend::Sqlite => {
-                let options: SqliteConnectOptions = self.url.parse()?;
-                Held::Sqlite(super::sqlite_options(options).connect().await?)
-            }
-            _ => {
-                let options: PgConnectOptions = self.url.parse()?;
-                Held::Postgres(options.disable_statement_logging().connect().await?)
-            }
-        })
+        let connecting = async {
+            Ok(match self.backend {
+                DbBackend::Sqlite => {
+                    let options: SqliteConnectOptions = self.url.parse()?;
+                    Held::Sqlite(super::sqlite_options(options).disable_statement_logging().connect().await?)
+                }
+                _ => {
+                    let options: PgConnectOptions = self.url.parse()?;
+                    Held::Postgres(options.disable_statement_logging().connect().await?)
+                }
+            })
+        };
+        let timed_out = || sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "connecting timed out"));
+        tokio::time::timeout(super::CONNECT_TIMEOUT, connecting).await.unwrap_or_else(|_| Err(timed_out()))
     }
 
     async fn fetch_all(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
