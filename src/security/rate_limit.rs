@@ -139,3 +139,37 @@ fn window_ms(rule: Rule) -> i64 {
 fn key(rule: Rule, subject: &str) -> String {
     format!("rl:{}:{}:{subject}", rule.name, window_ms(rule) / 1000)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::{clock::ManualClock, db, kv::DatabaseKv};
+
+    fn rule(name: &'static str, limit: u32) -> Rule {
+        Rule { name, limit, window: Duration::from_secs(60) }
+    }
+
+    #[tokio::test]
+    async fn hits_in_order_count_those_before_a_refusal_and_none_after() {
+        let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("limits.db").display());
+        db::migrate(&url).await.unwrap_or_else(|e| panic!("{e:?}"));
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Utc::now()));
+        let kv = DatabaseKv::sqlite(&url, Arc::clone(&clock)).await.unwrap_or_else(|e| panic!("{e:?}"));
+        let limiter = RateLimiter::new(Arc::new(kv), clock);
+        let refused = |result: AppResult<()>| matches!(result, Err(AppError::RateLimited { .. }));
+
+        // A rule admitting nothing refuses after the hits before it are counted...
+        assert!(refused(limiter.hit_each(&[(rule("first", 2), "s"), (rule("never", 0), "s")]).await));
+        assert_eq!(limiter.counted(rule("first", 2), "s").await.ok(), Some(1));
+        // ...and before any hit after it.
+        assert!(refused(limiter.hit_each(&[(rule("never", 0), "s"), (rule("after", 2), "s")]).await));
+        assert_eq!(limiter.counted(rule("after", 2), "s").await.ok(), Some(0));
+        // A full count refuses, and the later rule is not counted.
+        assert!(limiter.hit_each(&[(rule("first", 2), "s"), (rule("after", 2), "s")]).await.is_ok());
+        assert!(refused(limiter.hit_each(&[(rule("first", 2), "s"), (rule("after", 2), "s")]).await));
+        assert_eq!(limiter.counted(rule("after", 2), "s").await.ok(), Some(1));
+    }
+}
