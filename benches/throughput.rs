@@ -18,7 +18,8 @@
 //! The server is the release `idgate` binary in a process of its own (so its RSS is its own),
 //! on 127.0.0.1 with the embedded defaults (a SQLite file, which also holds the KV) and the
 //! default argon2 cost; load comes from this process on the same machine, so absolute numbers
-//! include the load generator's share of the CPU. Ratios against a bare reference server:
+//! include the load generator's share of the CPU. The login clients and the steady-rate `me`
+//! clients each run on a thread of their own, as two `wrk -t1` processes would. Ratios against a bare reference server:
 //! `python3 benches/compare_reference.py`.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
@@ -227,12 +228,7 @@ impl Server {
     }
 
     async fn login(&self, email: &str) -> Value {
-        self.gql(
-            None,
-            "mutation($i: LoginInput!) { login(input: $i) { ... on OtpChallenge { challengeId } } }",
-            json!({ "i": { "email": email, "password": PASSWORD } }),
-        )
-        .await
+        post_login(&self.client, &self.url, email).await
     }
 
     /// Logs in through the code step (reading the code from the outbox) and returns the token.
@@ -255,47 +251,52 @@ impl Server {
     }
 }
 
-/// Runs `clients` closed-loop login clients until `stop`; returns completed logins.
-fn login_load(server: &Arc<Server>, clients: usize, stop: &Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<u64>> {
-    (0..clients)
-        .map(|i| {
-            let (server, stop) = (Arc::clone(server), Arc::clone(stop));
-            tokio::spawn(async move {
-                let email = format!("bench{}@example.com", i % 4);
-                let mut done = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    let answer = server.login(&email).await;
-                    assert!(answer["errors"].is_null(), "{answer}");
-                    done += 1;
+/// The password step of a login (a code is mailed) with `http`, to the GraphQL endpoint `url`.
+async fn post_login(http: &reqwest::Client, url: &str, email: &str) -> Value {
+    let query = "mutation($i: LoginInput!) { login(input: $i) { ... on OtpChallenge { challengeId } } }";
+    let body = json!({ "query": query, "variables": { "i": { "email": email, "password": PASSWORD } } });
+    http.post(url).json(&body).send().await.unwrap().json().await.unwrap()
+}
+
+/// Runs `clients` closed-loop login clients until `stop`; its thread returns completed logins.
+///
+/// They run on a thread of their own (a single-threaded runtime with its own HTTP client), as
+/// `wrk -t1` would: each thread of the load generator that wakes on these two cores preempts
+/// the server's hashing or delays its requests, so it has as few as the load needs.
+fn login_load(server: &Server, clients: usize, stop: &Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    let (url, stop) = (server.url.clone(), Arc::clone(stop));
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let http = reqwest::Client::new();
+            let clients = (0..clients).map(|i| {
+                let (http, url, stop) = (http.clone(), url.clone(), Arc::clone(&stop));
+                async move {
+                    let email = format!("bench{}@example.com", i % 4);
+                    let mut done = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        let answer = post_login(&http, &url, &email).await;
+                        assert!(answer["errors"].is_null(), "{answer}");
+                        done += 1;
+                    }
+                    done
                 }
-                done
-            })
+            });
+            futures::future::join_all(clients).await.into_iter().sum()
         })
-        .collect()
+    })
 }
 
 /// Runs `clients` clients sending `query` (with `token` as bearer, if any) for the phase, each
-/// sending its next request as soon as the previous answer arrives, or (with `per_second`) on a
-/// fixed schedule of that many requests per second in all. Returns every latency, sorted.
-async fn query_load(
-    server: &Arc<Server>,
-    token: Option<&str>,
-    query: &'static str,
-    clients: usize,
-    per_second: Option<u32>,
-) -> Vec<Duration> {
+/// sending its next request as soon as the previous answer arrives. Returns every latency, sorted.
+async fn query_load(server: &Arc<Server>, token: Option<&str>, query: &'static str, clients: usize) -> Vec<Duration> {
     let start = Instant::now();
     let workers: Vec<_> = (0..clients)
         .map(|_| {
             let (server, token) = (Arc::clone(server), token.map(str::to_owned));
-            let mut ticks = per_second.map(|rate| tokio::time::interval(Duration::from_secs(clients as u64) / rate));
-            let phase = if per_second.is_some() { LATENCY_PHASE } else { PHASE };
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
-                while start.elapsed() < phase {
-                    if let Some(ticks) = ticks.as_mut() {
-                        ticks.tick().await;
-                    }
+                while start.elapsed() < PHASE {
                     let sent = Instant::now();
                     let answer = server.gql(token.as_deref(), query, json!({})).await;
                     latencies.push(sent.elapsed());
@@ -311,6 +312,46 @@ async fn query_load(
     }
     all.sort_unstable();
     all
+}
+
+/// Two clients sending `me` with `token` on a fixed schedule of `per_second` requests a second
+/// in all, for the latency phase; returns every latency, sorted.
+///
+/// They run on a thread of their own (a single-threaded runtime with its own HTTP client), as
+/// `wrk` would in a process of its own: on the runtime that also drives the login clients, an
+/// answer could wait for a worker thread busy with, or woken after, a login client's task, and
+/// that wait, which is this load generator's and not the server's, counted in the latency.
+async fn steady_me_latencies(server: &Server, token: &str, per_second: u32) -> Vec<Duration> {
+    const CLIENTS: u32 = 2;
+    let (url, token) = (server.url.clone(), token.to_owned());
+    let probe = move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let client = reqwest::Client::new();
+            let body = json!({ "query": ME }).to_string();
+            let start = Instant::now();
+            let clients = (0..CLIENTS).map(|_| {
+                let mut ticks = tokio::time::interval(Duration::from_secs(CLIENTS.into()) / per_second);
+                let (client, url, token, body) = (client.clone(), url.clone(), token.clone(), body.clone());
+                async move {
+                    let mut latencies = Vec::new();
+                    while start.elapsed() < LATENCY_PHASE {
+                        ticks.tick().await;
+                        let sent = Instant::now();
+                        let request = client.post(&url).bearer_auth(&token).header("content-type", "application/json");
+                        let answer: Value = request.body(body.clone()).send().await.unwrap().json().await.unwrap();
+                        latencies.push(sent.elapsed());
+                        assert!(answer["errors"].is_null(), "{answer}");
+                    }
+                    latencies
+                }
+            });
+            let mut all: Vec<Duration> = futures::future::join_all(clients).await.into_iter().flatten().collect();
+            all.sort_unstable();
+            all
+        })
+    };
+    tokio::task::spawn_blocking(probe).await.unwrap()
 }
 
 /// Opens `count` connections, sends one request on each and keeps them open (idle, kept alive);
@@ -335,13 +376,9 @@ fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
-async fn stop_logins(logins: Vec<tokio::task::JoinHandle<u64>>, stop: &AtomicBool) -> u64 {
+async fn stop_logins(logins: std::thread::JoinHandle<u64>, stop: &AtomicBool) -> u64 {
     stop.store(true, Ordering::Relaxed);
-    let mut total = 0;
-    for handle in logins {
-        total += handle.await.unwrap();
-    }
-    total
+    tokio::task::spawn_blocking(move || logins.join().unwrap()).await.unwrap()
 }
 
 const ME: &str = "{ me { id email } }";
@@ -481,14 +518,14 @@ async fn server_figures(label: &str, dir: std::path::PathBuf, database: Option<&
     println!("RSS per idle keep-alive connection:     {per_connection:>10.1} KiB  (1,000 open)");
     drop(connections);
 
-    let busy = query_load(&server, Some(&token), ME, 32, None).await;
+    let busy = query_load(&server, Some(&token), ME, 32).await;
     println!(
         "me, 32 concurrent clients:              {:>10.0} req/s  p50 {}  p99 {}",
         busy.len() as f64 / PHASE.as_secs_f64(),
         ms(percentile(&busy, 0.50)),
         ms(percentile(&busy, 0.99))
     );
-    let typename = query_load(&server, None, "{ __typename }", 32, None).await;
+    let typename = query_load(&server, None, "{ __typename }", 32).await;
     println!(
         "__typename, 32 concurrent clients:      {:>10.0} req/s  p50 {}  p99 {}",
         typename.len() as f64 / PHASE.as_secs_f64(),
@@ -502,11 +539,11 @@ async fn server_figures(label: &str, dir: std::path::PathBuf, database: Option<&
     // median ratio is the one shown, beside every round's ratio.
     let mut rounds = Vec::new();
     for _ in 0..LATENCY_ROUNDS {
-        let idle = query_load(&server, Some(&token), ME, 2, Some(200)).await;
+        let idle = steady_me_latencies(&server, &token, 200).await;
         let stop = Arc::new(AtomicBool::new(false));
         let start = Instant::now();
         let logins = login_load(&server, cores() * 4, &stop);
-        let loaded = query_load(&server, Some(&token), ME, 2, Some(200)).await;
+        let loaded = steady_me_latencies(&server, &token, 200).await;
         let during = stop_logins(logins, &stop).await as f64 / start.elapsed().as_secs_f64();
         let (idle_p99, loaded_p99) = (percentile(&idle, 0.99), percentile(&loaded, 0.99));
         let ratio = loaded_p99.as_secs_f64() / idle_p99.as_secs_f64().max(1e-9);
