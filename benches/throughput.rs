@@ -19,8 +19,8 @@
 //! on 127.0.0.1 with the embedded defaults (a SQLite file, which also holds the KV) and the
 //! default argon2 cost; load comes from this process on the same machine, so absolute numbers
 //! include the load generator's share of the CPU. The login clients and the steady-rate `me`
-//! clients each run on a thread of their own, as two `wrk -t1` processes would. Ratios against a bare reference server:
-//! `python3 benches/compare_reference.py`.
+//! clients each run on a thread of their own, as two `wrk -t1` processes would. Ratios against
+//! a bare reference server: `python3 benches/compare_reference.py`.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
@@ -265,26 +265,39 @@ async fn post_login(http: &reqwest::Client, url: &str, email: &str) -> Value {
 /// the server's hashing or delays its requests, so it has as few as the load needs.
 fn login_load(server: &Server, clients: usize, stop: &Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     let (url, stop) = (server.url.clone(), Arc::clone(stop));
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async move {
-            let http = reqwest::Client::new();
-            let clients = (0..clients).map(|i| {
-                let (http, url, stop) = (http.clone(), url.clone(), Arc::clone(&stop));
-                async move {
-                    let email = format!("bench{}@example.com", i % 4);
-                    let mut done = 0;
-                    while !stop.load(Ordering::Relaxed) {
-                        let answer = post_login(&http, &url, &email).await;
-                        assert!(answer["errors"].is_null(), "{answer}");
-                        done += 1;
-                    }
-                    done
+    on_a_thread_of_its_own(move || async move {
+        let http = reqwest::Client::new();
+        let clients = (0..clients).map(|i| {
+            let (http, url, stop) = (http.clone(), url.clone(), Arc::clone(&stop));
+            async move {
+                let email = format!("bench{}@example.com", i % 4);
+                let mut done = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let answer = post_login(&http, &url, &email).await;
+                    assert!(answer["errors"].is_null(), "{answer}");
+                    done += 1;
                 }
-            });
-            futures::future::join_all(clients).await.into_iter().sum()
-        })
+                done
+            }
+        });
+        futures::future::join_all(clients).await.into_iter().sum()
     })
+}
+
+/// Runs the future that `make` returns on a new thread, on a single-threaded runtime of its own.
+fn on_a_thread_of_its_own<F>(make: impl FnOnce() -> F + Send + 'static) -> std::thread::JoinHandle<F::Output>
+where
+    F: std::future::Future,
+    F::Output: Send + 'static,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(make())
+    })
+}
+
+/// Waits for `thread` without holding up this runtime's workers.
+async fn finished<R: Send + 'static>(thread: std::thread::JoinHandle<R>) -> R {
+    tokio::task::spawn_blocking(move || thread.join().unwrap()).await.unwrap()
 }
 
 /// Runs `clients` clients sending `query` (with `token` as bearer, if any) for the phase, each
@@ -315,43 +328,37 @@ async fn query_load(server: &Arc<Server>, token: Option<&str>, query: &'static s
 }
 
 /// Two clients sending `me` with `token` on a fixed schedule of `per_second` requests a second
-/// in all, for the latency phase; returns every latency, sorted.
-///
-/// They run on a thread of their own (a single-threaded runtime with its own HTTP client), as
-/// `wrk` would in a process of its own: on the runtime that also drives the login clients, an
-/// answer could wait for a worker thread busy with, or woken after, a login client's task, and
-/// that wait, which is this load generator's and not the server's, counted in the latency.
+/// in all, for the latency phase; returns every latency, sorted. They run on a thread of their
+/// own, as `wrk` would in a process of its own, so that their timing does not wait on the login
+/// clients' tasks.
 async fn steady_me_latencies(server: &Server, token: &str, per_second: u32) -> Vec<Duration> {
     const CLIENTS: u32 = 2;
     let (url, token) = (server.url.clone(), token.to_owned());
-    let probe = move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async move {
-            let client = reqwest::Client::new();
-            let body = json!({ "query": ME }).to_string();
-            let start = Instant::now();
-            let clients = (0..CLIENTS).map(|_| {
-                let mut ticks = tokio::time::interval(Duration::from_secs(CLIENTS.into()) / per_second);
-                let (client, url, token, body) = (client.clone(), url.clone(), token.clone(), body.clone());
-                async move {
-                    let mut latencies = Vec::new();
-                    while start.elapsed() < LATENCY_PHASE {
-                        ticks.tick().await;
-                        let sent = Instant::now();
-                        let request = client.post(&url).bearer_auth(&token).header("content-type", "application/json");
-                        let answer: Value = request.body(body.clone()).send().await.unwrap().json().await.unwrap();
-                        latencies.push(sent.elapsed());
-                        assert!(answer["errors"].is_null(), "{answer}");
-                    }
-                    latencies
+    let probe = on_a_thread_of_its_own(move || async move {
+        let client = reqwest::Client::new();
+        let body = json!({ "query": ME }).to_string();
+        let start = Instant::now();
+        let clients = (0..CLIENTS).map(|_| {
+            let mut ticks = tokio::time::interval(Duration::from_secs(CLIENTS.into()) / per_second);
+            let (client, url, token, body) = (client.clone(), url.clone(), token.clone(), body.clone());
+            async move {
+                let mut latencies = Vec::new();
+                while start.elapsed() < LATENCY_PHASE {
+                    ticks.tick().await;
+                    let sent = Instant::now();
+                    let request = client.post(&url).bearer_auth(&token).header("content-type", "application/json");
+                    let answer: Value = request.body(body.clone()).send().await.unwrap().json().await.unwrap();
+                    latencies.push(sent.elapsed());
+                    assert!(answer["errors"].is_null(), "{answer}");
                 }
-            });
-            let mut all: Vec<Duration> = futures::future::join_all(clients).await.into_iter().flatten().collect();
-            all.sort_unstable();
-            all
-        })
-    };
-    tokio::task::spawn_blocking(probe).await.unwrap()
+                latencies
+            }
+        });
+        let mut all: Vec<Duration> = futures::future::join_all(clients).await.into_iter().flatten().collect();
+        all.sort_unstable();
+        all
+    });
+    finished(probe).await
 }
 
 /// Opens `count` connections, sends one request on each and keeps them open (idle, kept alive);
@@ -378,7 +385,7 @@ fn mib(kib: u64) -> String {
 
 async fn stop_logins(logins: std::thread::JoinHandle<u64>, stop: &AtomicBool) -> u64 {
     stop.store(true, Ordering::Relaxed);
-    tokio::task::spawn_blocking(move || logins.join().unwrap()).await.unwrap()
+    finished(logins).await
 }
 
 const ME: &str = "{ me { id email } }";
