@@ -45,16 +45,19 @@ impl Reader {
         Self { backend, url: url.to_owned(), slots, next: AtomicUsize::new(0) }
     }
 
-    /// A new connection with the pool's settings, within the pool's connect timeout.
+    /// A new connection with the pool's settings, within the pool's connect timeout, opened
+    /// read-only: a statement that writes fails even when it comes as a query.
     async fn open(&self) -> Result<Held, sqlx::Error> {
         let connecting = async {
             Ok(match self.backend {
                 DbBackend::Sqlite => {
                     let options: SqliteConnectOptions = self.url.parse()?;
-                    Held::Sqlite(super::sqlite_options(options).disable_statement_logging().connect().await?)
+                    let options = super::sqlite_options(options).read_only(true);
+                    Held::Sqlite(options.disable_statement_logging().connect().await?)
                 }
                 _ => {
                     let options: PgConnectOptions = self.url.parse()?;
+                    let options = options.options([("default_transaction_read_only", "on")]);
                     Held::Postgres(options.disable_statement_logging().connect().await?)
                 }
             })
@@ -144,10 +147,11 @@ mod tests {
 
     use super::*;
 
-    /// A reader on a fresh SQLite file, and one on PostgreSQL when IDGATE_TEST_DATABASE_URL
-    /// names a server.
-    fn readers(dir: &tempfile::TempDir) -> Vec<Reader> {
+    /// A reader on a fresh, migrated SQLite file (its connections do not create one), and one
+    /// on PostgreSQL when IDGATE_TEST_DATABASE_URL names a server.
+    async fn readers(dir: &tempfile::TempDir) -> Vec<Reader> {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("reader.db").display());
+        super::super::migrate(&url).await.unwrap_or_else(|e| panic!("{e:?}"));
         let mut readers = vec![Reader::new(&url, DbBackend::Sqlite, 1)];
         if let Ok(url) = std::env::var("IDGATE_TEST_DATABASE_URL") {
             readers.push(Reader::new(&url, DbBackend::Postgres, 1));
@@ -165,7 +169,7 @@ mod tests {
     #[tokio::test]
     async fn a_read_cancelled_halfway_leaves_its_connection_answering_the_next_one() {
         let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
-        for reader in readers(&dir) {
+        for reader in readers(&dir).await {
             assert_eq!(number(&reader, "SELECT CAST(1 AS BIGINT) AS n").await, 1, "opens its connection");
             const BACKEND: &str = "SELECT CAST(pg_backend_pid() AS BIGINT) AS n";
             let server = if reader.backend == DbBackend::Postgres { number(&reader, BACKEND).await } else { 0 };
@@ -216,10 +220,14 @@ mod tests {
     #[tokio::test]
     async fn a_reader_refuses_to_write() {
         let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
-        for reader in readers(&dir) {
+        for reader in readers(&dir).await {
             let insert = Statement::from_string(reader.backend, "CREATE TABLE written (x INTEGER)");
-            assert!(reader.execute_raw(insert).await.is_err());
+            assert!(reader.execute_raw(insert.clone()).await.is_err());
             assert!(reader.execute_unprepared("CREATE TABLE written (x INTEGER)").await.is_err());
+            // A write sent as a query meets a read-only connection.
+            assert!(reader.query_all_raw(insert).await.is_err(), "{:?} ran a write", reader.backend);
+            let tables = "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM (SELECT 1 FROM written) AS t";
+            assert!(reader.query_all_raw(Statement::from_string(reader.backend, tables)).await.is_err(), "no table");
         }
     }
 }
