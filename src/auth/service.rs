@@ -166,34 +166,35 @@ impl AuthService {
         captcha_token: Option<&str>,
         client: &ClientInfo,
     ) -> AppResult<LoginOutcome> {
-        let (per_ip, ip) = (minute("login-ip", self.policy.login_per_ip), client.ip_or_unknown());
-        if self.captcha.is_off() {
-            // Nothing between the two counts: one round trip, the address's count first, so a
-            // refused address spends nothing of the account's.
-            let (cost_cap, account) = self.lockout.charge_of(email.as_str());
-            self.limiter.hit_each(&[(per_ip, &ip), (cost_cap, &account)]).await?;
-        } else {
-            // A CAPTCHA is checked after the address's count (which bounds calls to its
-            // provider) and before the account's (which a client without one cannot spend).
-            self.limiter.hit(per_ip, &ip).await?;
-            self.captcha.check(Action::Login, captcha_token, client, Some(email.as_str())).await?;
-            self.lockout.charge(email.as_str()).await?;
-        }
-
         let found = users::find_credentials(&*self.reader, email.as_str()).await?;
         let (user, hash) = match found {
             Some(c) => (Some(c.user), c.password_hash),
             None => (None, None),
         };
         let now = self.clock.now();
-        if let Some(until) = user.as_ref().and_then(|u| u.locked_at(now)) {
+        let locked_until = user.as_ref().and_then(|u| u.locked_at(now));
+        let (per_ip, ip) = (minute("login-ip", self.policy.login_per_ip), client.ip_or_unknown());
+        let mut limits = Vec::with_capacity(1);
+        if self.captcha.is_off() {
+            limits.push((per_ip, ip.as_str()));
+        } else {
+            // A CAPTCHA is checked after the address's count (which bounds calls to its
+            // provider) and before the account's (which a client without one cannot spend).
+            self.limiter.hit(per_ip, &ip).await?;
+            self.captcha.check(Action::Login, captcha_token, client, Some(email.as_str())).await?;
+        }
+        // The address's count first (a refused address spends nothing of the account's), then
+        // the account's cost cap and, unless it is locked, the attempt's reservation: one round
+        // trip, so the account is read before anything is counted.
+        let reserved = self.lockout.count_check(&limits, email.as_str(), locked_until.is_none()).await?;
+        if let Some(until) = locked_until {
             return if self.passwords.verify(password.secret(), hash).await? {
                 Err(AppError::AccountLocked { retry_after: seconds_until(now, until) })
             } else {
                 Err(AppError::InvalidCredentials)
             };
         }
-        let Attempt::Verify { last } = self.lockout.reserve(email.as_str()).await? else {
+        let Some(Attempt::Verify { last }) = reserved else {
             // A parallel attempt is filling the count: answer as a wrong password, unverified.
             return Err(AppError::InvalidCredentials);
         };

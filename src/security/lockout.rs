@@ -92,28 +92,29 @@ impl Lockout {
         Rule { name: LOGIN_PER_EMAIL, limit: self.policy.login_per_email, window: Duration::from_secs(3600) }
     }
 
-    /// Counts a password check on `identifier` against the per-address cost cap.
+    /// Counts a password check on `identifier`: the caller's `limits` in order, then the
+    /// per-address cost cap, then, when `reserve`, an attempt reserved in the failure count
+    /// before the password is verified. One KV round trip, which stops at the first refusal:
+    /// nothing after it counts. None when nothing was reserved.
     ///
-    /// Errors: RATE_LIMITED.
-    pub async fn charge(&self, identifier: &str) -> AppResult<()> {
-        self.limiter.hit(self.cost_cap(), &subject(identifier)).await
-    }
-
-    /// The hit [`charge`](Self::charge) counts, for a caller that counts it with others in one
-    /// round trip ([`RateLimiter::hit_each`]).
-    pub fn charge_of(&self, identifier: &str) -> (Rule, String) {
-        (self.cost_cap(), subject(identifier))
-    }
-
-    /// Reserves a password attempt on `identifier` before it is verified.
-    pub async fn reserve(&self, identifier: &str) -> AppResult<Attempt> {
-        if self.policy.threshold == 0 {
-            return Ok(Attempt::Verify { last: false });
+    /// Errors: RATE_LIMITED when one of `limits` or the cost cap refuses.
+    pub async fn count_check(
+        &self,
+        limits: &[(Rule, &str)],
+        identifier: &str,
+        reserve: bool,
+    ) -> AppResult<Option<Attempt>> {
+        let subject = subject(identifier);
+        let mut hits = limits.to_vec();
+        hits.push((self.cost_cap(), &subject));
+        if !reserve || self.policy.threshold == 0 {
+            self.limiter.hit_each(&hits).await?;
+            return Ok(reserve.then_some(Attempt::Verify { last: false }));
         }
-        Ok(match self.limiter.take(self.failures(), &subject(identifier)).await? {
+        Ok(Some(match self.limiter.hit_each_then_take(&hits, self.failures(), &subject).await? {
             Taken::Admitted { remaining } => Attempt::Verify { last: remaining == 0 },
             Taken::Refused { .. } => Attempt::Exhausted,
-        })
+        }))
     }
 
     /// Counts a failure that had no reservation (a wrong login code); true when it filled the

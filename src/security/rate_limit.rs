@@ -51,43 +51,56 @@ impl RateLimiter {
     ///
     /// Errors: as `hit`.
     pub async fn hit_each(&self, hits: &[(Rule, &str)]) -> AppResult<()> {
+        self.hit_each_then(hits, None).await.map(drop)
+    }
+
+    /// [`hit_each`](Self::hit_each), then [`take`](Self::take) by `subject` under `rule` in the
+    /// same KV round trip; nothing is taken when one of `hits` is refused. (A login counts its
+    /// limits and reserves its attempt in the lockout count this way.)
+    ///
+    /// Errors: as `hit`, for `hits` only: a refused take is [`Taken::Refused`].
+    pub async fn hit_each_then_take(&self, hits: &[(Rule, &str)], rule: Rule, subject: &str) -> AppResult<Taken> {
+        let taken = self.hit_each_then(hits, Some((rule, subject))).await?;
+        taken.ok_or_else(|| AppError::internal_msg("a take after admitted hits went missing"))
+    }
+
+    async fn hit_each_then(&self, hits: &[(Rule, &str)], take: Option<(Rule, &str)>) -> AppResult<Option<Taken>> {
         // A rule admitting nothing refuses without the KV; the hits before it still count.
         let counted = hits.iter().position(|(rule, _)| rule.limit == 0).unwrap_or(hits.len());
+        // The take is sent only behind hits that may all be admitted, and only if its rule
+        // admits anything; the store stops at the first refusal, so it counts only after them.
+        let sent_take = take.filter(|(rule, _)| counted == hits.len() && rule.limit > 0);
         let keys: Vec<(String, Rule)> =
-            hits[..counted].iter().map(|&(rule, subject)| (key(rule, subject), rule)).collect();
+            hits[..counted].iter().chain(&sent_take).map(|&(rule, subject)| (key(rule, subject), rule)).collect();
         let each: Vec<Hit<'_>> = keys
             .iter()
             .map(|(key, rule)| Hit { key, interval_ms: interval_ms(*rule), window_ms: window_ms(*rule) })
             .collect();
         let now_ms = self.clock.now().timestamp_millis();
-        for answer in self.kv.admit_each(&each, now_ms).await? {
+        let answers = if each.is_empty() { Vec::new() } else { self.kv.admit_each(&each, now_ms).await? };
+        for answer in answers.iter().take(counted) {
             if let Admission::Refused { wait } = answer {
-                return Err(AppError::RateLimited { retry_after: retry_after(wait) });
+                return Err(AppError::RateLimited { retry_after: retry_after(*wait) });
             }
         }
-        match hits.get(counted) {
-            Some((rule, _)) => Err(AppError::RateLimited { retry_after: rule.window.as_secs().max(1) }),
-            None => Ok(()),
+        if let Some((rule, _)) = hits.get(counted) {
+            return Err(AppError::RateLimited { retry_after: rule.window.as_secs().max(1) });
         }
+        Ok(match (take, sent_take, answers.get(counted)) {
+            (None, ..) => None,
+            (Some((rule, _)), None, _) => Some(Taken::Refused { retry_after: rule.window.as_secs().max(1) }),
+            (Some((rule, _)), Some(_), Some(&answer)) => Some(taken(rule, answer)),
+            (Some(_), Some(_), None) => {
+                return Err(AppError::internal_msg("the KV answered fewer hits than it was sent"));
+            }
+        })
     }
 
     /// Counts a hit by `subject` under `rule` and says how many more would fit now: a sliding
     /// count, for callers that act when it fills (a lockout). Of concurrent hits at one
     /// instant, each sees a different `remaining`, so exactly one sees 0.
     pub async fn take(&self, rule: Rule, subject: &str) -> AppResult<Taken> {
-        let window_ms = window_ms(rule);
-        if rule.limit == 0 {
-            return Ok(Taken::Refused { retry_after: rule.window.as_secs().max(1) });
-        }
-        let interval_ms = interval_ms(rule);
-        let now_ms = self.clock.now().timestamp_millis();
-        Ok(match self.kv.admit(&key(rule, subject), now_ms, interval_ms, window_ms).await? {
-            Admission::Admitted { backlog } => {
-                let counted = u32::try_from(millis(backlog).div_ceil(interval_ms.unsigned_abs())).unwrap_or(u32::MAX);
-                Taken::Admitted { remaining: rule.limit.saturating_sub(counted) }
-            }
-            Admission::Refused { wait } => Taken::Refused { retry_after: retry_after(wait) },
-        })
+        self.hit_each_then_take(&[], rule, subject).await
     }
 
     /// How many of `subject`'s hits under `rule` still count now (without counting one).
@@ -112,6 +125,17 @@ pub enum Taken {
     Admitted { remaining: u32 },
     /// Not counted: the limit is full for `retry_after` more seconds.
     Refused { retry_after: u64 },
+}
+
+/// A take's answer from the store's: how many more hits fit after an admitted one.
+fn taken(rule: Rule, answer: Admission) -> Taken {
+    match answer {
+        Admission::Admitted { backlog } => {
+            let counted = u32::try_from(millis(backlog).div_ceil(interval_ms(rule).unsigned_abs())).unwrap_or(u32::MAX);
+            Taken::Admitted { remaining: rule.limit.saturating_sub(counted) }
+        }
+        Admission::Refused { wait } => Taken::Refused { retry_after: retry_after(wait) },
+    }
 }
 
 /// The milliseconds one hit adds to the count. Counts are kept in whole milliseconds, so a limit
@@ -151,14 +175,19 @@ mod tests {
         Rule { name, limit, window: Duration::from_secs(60) }
     }
 
-    #[tokio::test]
-    async fn hits_in_order_count_those_before_a_refusal_and_none_after() {
+    /// A limiter on a fresh SQLite KV (the directory holds its file).
+    async fn limiter() -> (RateLimiter, tempfile::TempDir) {
         let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("limits.db").display());
         db::migrate(&url).await.unwrap_or_else(|e| panic!("{e:?}"));
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Utc::now()));
         let kv = DatabaseKv::sqlite(&url, Arc::clone(&clock)).await.unwrap_or_else(|e| panic!("{e:?}"));
-        let limiter = RateLimiter::new(Arc::new(kv), clock);
+        (RateLimiter::new(Arc::new(kv), clock), dir)
+    }
+
+    #[tokio::test]
+    async fn hits_in_order_count_those_before_a_refusal_and_none_after() {
+        let (limiter, _dir) = limiter().await;
         let refused = |result: AppResult<()>| matches!(result, Err(AppError::RateLimited { .. }));
 
         // A rule admitting nothing refuses after the hits before it are counted...
@@ -171,5 +200,34 @@ mod tests {
         assert!(limiter.hit_each(&[(rule("first", 2), "s"), (rule("after", 2), "s")]).await.is_ok());
         assert!(refused(limiter.hit_each(&[(rule("first", 2), "s"), (rule("after", 2), "s")]).await));
         assert_eq!(limiter.counted(rule("after", 2), "s").await.ok(), Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_take_behind_hits_counts_only_when_every_hit_is_admitted() {
+        let (limiter, _dir) = limiter().await;
+        // Hits and the take are all by `subject`.
+        let take = |hits: Vec<Rule>, subject: &'static str| {
+            let limiter = limiter.clone();
+            async move {
+                let hits: Vec<(Rule, &str)> = hits.into_iter().map(|rule| (rule, subject)).collect();
+                limiter.hit_each_then_take(&hits, rule("take", 2), subject).await
+            }
+        };
+
+        // Behind admitted hits, the take counts and says what is left, down to a refusal.
+        assert_eq!(take(vec![rule("hit", 10)], "s").await.ok(), Some(Taken::Admitted { remaining: 1 }));
+        assert_eq!(take(vec![rule("hit", 10)], "s").await.ok(), Some(Taken::Admitted { remaining: 0 }));
+        assert!(matches!(take(vec![rule("hit", 10)], "s").await, Ok(Taken::Refused { .. })));
+        assert_eq!(limiter.counted(rule("hit", 10), "s").await.ok(), Some(3));
+        // A refused hit is an error, and the take behind it counts nothing.
+        assert!(matches!(take(vec![rule("never", 0)], "t").await, Err(AppError::RateLimited { .. })));
+        assert_eq!(limiter.counted(rule("take", 2), "t").await.ok(), Some(0));
+        assert_eq!(take(vec![rule("full", 1)], "t").await.ok(), Some(Taken::Admitted { remaining: 1 }));
+        assert!(matches!(take(vec![rule("full", 1)], "t").await, Err(AppError::RateLimited { .. })));
+        assert_eq!(limiter.counted(rule("take", 2), "t").await.ok(), Some(1));
+        // A take under a rule admitting nothing refuses, after the hits before it count.
+        let never = limiter.hit_each_then_take(&[(rule("before", 5), "u")], rule("never", 0), "u").await;
+        assert!(matches!(never, Ok(Taken::Refused { .. })));
+        assert_eq!(limiter.counted(rule("before", 5), "u").await.ok(), Some(1));
     }
 }

@@ -164,3 +164,20 @@ async fn an_address_refused_by_its_limit_spends_nothing_of_the_accounts() {
     assert_eq!(attempt("203.0.113.2").await, "INVALID_CREDENTIALS");
     assert_eq!(attempt("203.0.113.3").await, "RATE_LIMITED", "her account's limit, from any address");
 }
+
+#[tokio::test]
+async fn an_address_refused_by_its_limit_reserves_nothing_of_the_lockout_count() {
+    // Lockout locks at the fifth wrong password; the address is refused after four.
+    let app = TestApp::spawn_with(&[("trusted_proxies", json!("127.0.0.1")), ("login_rate_per_ip", json!(4))]).await;
+    app.register_verified("alice@example.com", PASSWORD).await;
+    for _ in 0..4 {
+        assert_eq!(wrong_login_from(&app, "203.0.113.1").await.1, "INVALID_CREDENTIALS");
+    }
+    for _ in 0..3 {
+        assert_eq!(wrong_login_from(&app, "203.0.113.1").await.1, "RATE_LIMITED");
+    }
+    // Four of her five attempts are spent, so her own password from elsewhere still gets in.
+    let (status, _, body) = login_with(&app, &[("x-forwarded-for", "203.0.113.2")], PASSWORD).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::OK, "<none>".to_owned()), "{body}");
+    assert!(body["data"]["login"]["challengeId"].is_string(), "{body}");
+}
