@@ -86,14 +86,13 @@ impl RateLimiter {
         if let Some((rule, _)) = hits.get(counted) {
             return Err(AppError::RateLimited { retry_after: rule.window.as_secs().max(1) });
         }
-        Ok(match (take, sent_take, answers.get(counted)) {
-            (None, ..) => None,
-            (Some((rule, _)), None, _) => Some(Taken::Refused { retry_after: rule.window.as_secs().max(1) }),
-            (Some((rule, _)), Some(_), Some(&answer)) => Some(taken(rule, answer)),
-            (Some(_), Some(_), None) => {
-                return Err(AppError::internal_msg("the KV answered fewer hits than it was sent"));
-            }
-        })
+        let Some((rule, _)) = take else { return Ok(None) };
+        if sent_take.is_none() {
+            return Ok(Some(Taken::Refused { retry_after: rule.window.as_secs().max(1) }));
+        }
+        let answer =
+            answers.get(counted).ok_or_else(|| AppError::internal_msg("the KV answered fewer hits than sent"))?;
+        Ok(Some(taken(rule, *answer)))
     }
 
     /// Counts a hit by `subject` under `rule` and says how many more would fit now: a sliding
