@@ -4,7 +4,8 @@
 //! share them without Redis.
 //!
 //! Each operation is one SQL statement, so it is atomic per key on both SQLite and PostgreSQL
-//! (`INSERT … ON CONFLICT … RETURNING`, `DELETE … RETURNING`). Expiry follows the injected
+//! (`INSERT … ON CONFLICT … RETURNING`, `DELETE … RETURNING`); on SQLite, the hits of one
+//! [`Kv::admit_each`] are one transaction of such statements, sent as one command. Expiry follows the injected
 //! clock, so tests that move time see entries expire. Expired rows are invisible at once and
 //! deleted by [`DatabaseKv::sweep`], which the app runs on an interval.
 //!
@@ -20,11 +21,12 @@ use sea_orm::{
 };
 use tokio::sync::Mutex;
 
-use super::{Admission, Kv, Write};
+use super::{Admission, Hit, Kv, Write};
 use crate::{
     clock::Clock,
     db,
     error::{AppError, AppResult},
+    kv,
 };
 
 /// Database-backed [`Kv`].
@@ -98,6 +100,13 @@ impl DatabaseKv {
                 Ok(result.rows_affected())
             }
         }
+    }
+
+    /// A refused hit's answer: how long until one would fit, from the TAT its row holds.
+    async fn refusal(&self, hit: &Hit<'_>, now_ms: i64) -> AppResult<Admission> {
+        let tat = self.get(hit.key).await?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(now_ms);
+        let wait = tat.max(now_ms) + hit.interval_ms - now_ms - hit.window_ms;
+        Ok(Admission::Refused { wait: millis(wait.max(1)) })
     }
 
     /// Deletes every expired entry; returns how many.
@@ -219,36 +228,62 @@ impl Kv for DatabaseKv {
     }
 
     async fn admit(&self, key: &str, now_ms: i64, interval_ms: i64, window_ms: i64) -> AppResult<Admission> {
-        // The row's value and expiry are its TAT; the update happens only when the hit fits,
-        // so a returned row means admitted, and its value is the new TAT. An expired row's TAT
-        // is in the past: `now` wins.
-        let tat = "(CASE WHEN CAST(kv_entries.value AS BIGINT) > $4 THEN CAST(kv_entries.value AS BIGINT) ELSE $4 END)";
-        let first = now_ms.saturating_add(interval_ms);
-        let admitted = self
-            .value(
-                &format!(
-                    "INSERT INTO kv_entries (key, value, expires_at_ms) VALUES ($1, $2, $3) \
-                     ON CONFLICT (key) DO UPDATE SET value = CAST({tat} + $5 AS TEXT), expires_at_ms = {tat} + $5 \
-                     WHERE {tat} + $5 - $4 <= $6 RETURNING value"
-                ),
-                vec![
-                    key.into(),
-                    first.to_string().into(),
-                    first.into(),
-                    now_ms.into(),
-                    interval_ms.into(),
-                    window_ms.into(),
-                ],
-            )
-            .await?;
-        let millis = |ms: i64| Duration::from_millis(ms.max(0).unsigned_abs());
-        if let Some(new_tat) = admitted {
-            let new_tat: i64 = new_tat.parse().map_err(AppError::internal)?;
-            return Ok(Admission::Admitted { backlog: millis(new_tat - now_ms) });
+        let hit = Hit { key, interval_ms, window_ms };
+        let admitted = self.value(&admit_sql(0, "true", "value"), admit_values(&hit, now_ms).into()).await?;
+        match admitted {
+            Some(new_tat) => admitted_at(&new_tat, now_ms),
+            None => self.refusal(&hit, now_ms).await,
         }
-        let tat = self.get(key).await?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(now_ms);
-        let wait = tat.max(now_ms) + interval_ms - now_ms - window_ms;
-        Ok(Admission::Refused { wait: millis(wait.max(1)) })
+    }
+
+    async fn admit_each(&self, hits: &[Hit<'_>], now_ms: i64) -> AppResult<Vec<Admission>> {
+        let Connection::Held { url, connection } = &self.connection else {
+            return kv::admit_in_turn(self, hits, now_ms).await;
+        };
+        if hits.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One command to SQLite's thread and one commit for every hit, as Redis's script is one
+        // round trip: each hand-off wakes two threads, which the hashing threads pay for. A hit
+        // after the first counts only if the one before it changed its row, i.e. was admitted
+        // (`changes()` is 0 after a refused or a skipped upsert), so the first refusal stops
+        // the rest, as it does one hit at a time.
+        let mut sql = String::from("BEGIN IMMEDIATE; ");
+        let mut values = Vec::with_capacity(hits.len() * ADMIT_PARAMETERS);
+        for (n, hit) in hits.iter().enumerate() {
+            let guard = if n == 0 { "true" } else { "changes() > 0" };
+            sql.push_str(&admit_sql(n * ADMIT_PARAMETERS, guard, &format!("{n} AS hit, value")));
+            sql.push_str("; ");
+            values.extend(admit_values(hit, now_ms));
+        }
+        sql.push_str("COMMIT");
+        let query = held(&sql, values)?;
+        let rows = on_held(url, connection, async |held| {
+            let rows = query.fetch_all(&mut *held).await;
+            if rows.is_err() {
+                // A statement that failed may have left the transaction open on the held
+                // connection, where every later statement would join it.
+                let _ = sqlx::query("ROLLBACK").execute(&mut *held).await;
+            }
+            rows
+        })
+        .await?;
+        let mut new_tats = vec![None; hits.len()];
+        for row in rows {
+            let (n, new_tat): (i64, String) =
+                (row.try_get("hit").map_err(AppError::internal)?, row.try_get("value").map_err(AppError::internal)?);
+            let slot = usize::try_from(n).ok().and_then(|n| new_tats.get_mut(n));
+            *slot.ok_or_else(|| AppError::internal_msg("an admit row names no hit"))? = Some(new_tat);
+        }
+        let mut answers = Vec::with_capacity(hits.len());
+        for (hit, new_tat) in hits.iter().zip(new_tats) {
+            let Some(new_tat) = new_tat else {
+                answers.push(self.refusal(hit, now_ms).await?);
+                break;
+            };
+            answers.push(admitted_at(&new_tat, now_ms)?);
+        }
+        Ok(answers)
     }
 
     async fn ping(&self) -> AppResult<()> {
@@ -257,6 +292,49 @@ impl Kv for DatabaseKv {
             Connection::Held { url, connection } => on_held(url, connection, async |held| held.ping().await).await,
         }
     }
+}
+
+/// Parameters of one hit in [`admit_sql`], bound by [`admit_values`].
+const ADMIT_PARAMETERS: usize = 6;
+
+/// One GCRA hit ([`Kv::admit`]) as an upsert whose parameters start after `offset`, run only
+/// where `guard` holds. The row's value and expiry are its TAT; the update happens only when
+/// the hit fits, so a returned row (`returning`) means admitted, and its value is the new TAT.
+/// An expired row's TAT is in the past: `now` wins.
+fn admit_sql(offset: usize, guard: &str, returning: &str) -> String {
+    let [key, first_text, first, now, interval, window] = std::array::from_fn(|n| format!("${}", offset + n + 1));
+    let tat = format!(
+        "(CASE WHEN CAST(kv_entries.value AS BIGINT) > {now} THEN CAST(kv_entries.value AS BIGINT) ELSE {now} END)"
+    );
+    // `INSERT … SELECT` takes the guard; its WHERE also keeps SQLite from reading `ON` as a join.
+    format!(
+        "INSERT INTO kv_entries (key, value, expires_at_ms) SELECT {key}, {first_text}, {first} WHERE {guard} \
+         ON CONFLICT (key) DO UPDATE SET value = CAST({tat} + {interval} AS TEXT), expires_at_ms = {tat} + {interval} \
+         WHERE {tat} + {interval} - {now} <= {window} RETURNING {returning}"
+    )
+}
+
+/// The values of [`admit_sql`]'s parameters for `hit` at `now_ms`.
+fn admit_values(hit: &Hit<'_>, now_ms: i64) -> [Value; ADMIT_PARAMETERS] {
+    let first = now_ms.saturating_add(hit.interval_ms);
+    [
+        hit.key.into(),
+        first.to_string().into(),
+        first.into(),
+        now_ms.into(),
+        hit.interval_ms.into(),
+        hit.window_ms.into(),
+    ]
+}
+
+/// An admitted hit's answer from the new TAT its upsert returned.
+fn admitted_at(new_tat: &str, now_ms: i64) -> AppResult<Admission> {
+    let new_tat: i64 = new_tat.parse().map_err(AppError::internal)?;
+    Ok(Admission::Admitted { backlog: millis(new_tat - now_ms) })
+}
+
+fn millis(ms: i64) -> Duration {
+    Duration::from_millis(ms.max(0).unsigned_abs())
 }
 
 /// `sql` as a statement for the pool's backend.
@@ -307,7 +385,7 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::{clock::ManualClock, db, kv::Hit};
+    use crate::{clock::ManualClock, db};
 
     const MINUTE: Duration = Duration::from_secs(60);
 
@@ -463,6 +541,10 @@ mod tests {
             assert_eq!(kv.admit_each(&[a, b], now).await.ok(), Some(vec![admitted(30), admitted(60)]));
             assert_eq!(kv.admit_each(&[a, b], now).await.ok(), Some(vec![admitted(60), refused(60)]), "b is full");
             assert_eq!(kv.admit_each(&[a, b], now).await.ok(), Some(vec![refused(30)]), "a refuses, b is not asked");
+            // c has room, but behind a refusal it is not counted: its one hit a minute is still there.
+            let c = Hit { key: "c", interval_ms: 60_000, window_ms: 60_000 };
+            assert_eq!(kv.admit_each(&[a, c], now).await.ok(), Some(vec![refused(30)]));
+            assert_eq!(kv.admit_each(&[c], now).await.ok(), Some(vec![admitted(60)]), "c was not counted");
             // b was refused, not counted: after a minute both have room again, b exactly once.
             clock.advance(chrono::Duration::seconds(60));
             let now = clock.now().timestamp_millis();

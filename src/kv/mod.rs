@@ -73,18 +73,25 @@ pub trait Kv: Send + Sync + 'static {
     /// [`admit`](Kv::admit) for each of `hits` in order at `now_ms`, stopping at the first that
     /// refuses: the answers, a refusal last, and no hit after it counted. The same as calling
     /// `admit` one after another, in one round trip where the store can (Redis runs them in
-    /// one script). A login counts its per-address and per-account limits this way.
+    /// one script, SQLite in one command to its thread). A login counts its per-address and
+    /// per-account limits this way.
     async fn admit_each(&self, hits: &[Hit<'_>], now_ms: i64) -> AppResult<Vec<Admission>> {
-        let mut answers = Vec::with_capacity(hits.len());
-        for hit in hits {
-            let answer = self.admit(hit.key, now_ms, hit.interval_ms, hit.window_ms).await?;
-            answers.push(answer);
-            if matches!(answer, Admission::Refused { .. }) {
-                break;
-            }
-        }
-        Ok(answers)
+        admit_in_turn(self, hits, now_ms).await
     }
     /// Fails when the store cannot be reached (for /readyz).
     async fn ping(&self) -> AppResult<()>;
+}
+
+/// [`Kv::admit_each`] as one [`Kv::admit`] after another, for a store that has no single round
+/// trip for them.
+async fn admit_in_turn(kv: &(impl Kv + ?Sized), hits: &[Hit<'_>], now_ms: i64) -> AppResult<Vec<Admission>> {
+    let mut answers = Vec::with_capacity(hits.len());
+    for hit in hits {
+        let answer = kv.admit(hit.key, now_ms, hit.interval_ms, hit.window_ms).await?;
+        answers.push(answer);
+        if matches!(answer, Admission::Refused { .. }) {
+            break;
+        }
+    }
+    Ok(answers)
 }
