@@ -5,7 +5,7 @@
 //!
 //! Each operation is one SQL statement, so it is atomic per key on both SQLite and PostgreSQL
 //! (`INSERT … ON CONFLICT … RETURNING`, `DELETE … RETURNING`); on SQLite, the hits of one
-//! [`Kv::admit_each`] are one transaction of such statements, sent as one command. Expiry follows the injected
+//! [`Kv::admit_each`] are such statements sent as one command. Expiry follows the injected
 //! clock, so tests that move time see entries expire. Expired rows are invisible at once and
 //! deleted by [`DatabaseKv::sweep`], which the app runs on an interval.
 //!
@@ -243,12 +243,14 @@ impl Kv for DatabaseKv {
         if hits.is_empty() {
             return Ok(Vec::new());
         }
-        // One command to SQLite's thread and one commit for every hit, as Redis's script is one
-        // round trip: each hand-off wakes two threads, which the hashing threads pay for. A hit
-        // after the first counts only if the one before it changed its row, i.e. was admitted
-        // (`changes()` is 0 after a refused or a skipped upsert), so the first refusal stops
-        // the rest, as it does one hit at a time.
-        let mut sql = String::from("BEGIN IMMEDIATE; ");
+        // One command to SQLite's thread for every hit, as Redis's script is one round trip:
+        // each hand-off wakes two threads, which the hashing threads pay for. A hit after the
+        // first counts only if the one before it changed its row, i.e. was admitted (`changes()`
+        // is 0 after a refused or a skipped upsert), so the first refusal stops the rest, as it
+        // does one hit at a time. Each upsert commits on its own, as it did then: sqlx stops a
+        // command whose request was cancelled between statements, and a transaction cut short
+        // that way would stay open on the held connection for every later write to join.
+        let mut sql = String::new();
         let mut values = Vec::with_capacity(hits.len() * ADMIT_PARAMETERS);
         for (n, hit) in hits.iter().enumerate() {
             let guard = if n == 0 { "true" } else { "changes() > 0" };
@@ -256,18 +258,8 @@ impl Kv for DatabaseKv {
             sql.push_str("; ");
             values.extend(admit_values(hit, now_ms));
         }
-        sql.push_str("COMMIT");
         let query = held(&sql, values)?;
-        let rows = on_held(url, connection, async |held| {
-            let rows = query.fetch_all(&mut *held).await;
-            if rows.is_err() {
-                // A statement that failed may have left the transaction open on the held
-                // connection, where every later statement would join it.
-                let _ = sqlx::query("ROLLBACK").execute(&mut *held).await;
-            }
-            rows
-        })
-        .await?;
+        let rows = on_held(url, connection, async |held| query.fetch_all(held).await).await?;
         let mut new_tats = vec![None; hits.len()];
         for row in rows {
             let (n, new_tat): (i64, String) =
