@@ -5,9 +5,9 @@
 //!
 //! Each operation is one SQL statement, so it is atomic per key on both SQLite and PostgreSQL
 //! (`INSERT … ON CONFLICT … RETURNING`, `DELETE … RETURNING`); on SQLite, the hits of one
-//! [`Kv::admit_each`] are such statements sent as one command. Expiry follows the injected
-//! clock, so tests that move time see entries expire. Expired rows are invisible at once and
-//! deleted by [`DatabaseKv::sweep`], which the app runs on an interval.
+//! [`Kv::admit_each`] are one transaction of such statements, sent as one command. Expiry
+//! follows the injected clock, so tests that move time see entries expire. Expired rows are
+//! invisible at once and deleted by [`DatabaseKv::sweep`], which the app runs on an interval.
 //!
 //! The SQL is hand-written rather than built through an entity: the conditional upserts below
 //! are what makes each operation atomic, and they read more plainly as SQL than as a builder.
@@ -45,7 +45,7 @@ enum Connection {
     /// statement (a login makes four KV statements). Opened on `url` again only if the sqlx
     /// worker thread behind it dies, which would otherwise fail every later statement until a
     /// restart (a pool would have replaced such a connection).
-    Held { url: String, connection: Mutex<SqliteConnection> },
+    Held { url: Arc<str>, connection: Arc<Mutex<SqliteConnection>> },
 }
 
 impl DatabaseKv {
@@ -56,8 +56,8 @@ impl DatabaseKv {
 
     /// A store on a SQLite connection of its own, opened on `url` (already migrated).
     pub async fn sqlite(url: &str, clock: Arc<dyn Clock>) -> AppResult<Self> {
-        let connection = Mutex::new(db::connect_sqlite(url).await?);
-        Ok(Self { connection: Connection::Held { url: url.to_owned(), connection }, clock })
+        let connection = Arc::new(Mutex::new(db::connect_sqlite(url).await?));
+        Ok(Self { connection: Connection::Held { url: url.into(), connection }, clock })
     }
 
     fn now_ms(&self) -> i64 {
@@ -243,14 +243,12 @@ impl Kv for DatabaseKv {
         if hits.is_empty() {
             return Ok(Vec::new());
         }
-        // One command to SQLite's thread for every hit, as Redis's script is one round trip:
-        // each hand-off wakes two threads, which the hashing threads pay for. A hit after the
-        // first counts only if the one before it changed its row, i.e. was admitted (`changes()`
-        // is 0 after a refused or a skipped upsert), so the first refusal stops the rest, as it
-        // does one hit at a time. Each upsert commits on its own, as it did then: sqlx stops a
-        // command whose request was cancelled between statements, and a transaction cut short
-        // that way would stay open on the held connection for every later write to join.
-        let mut sql = String::new();
+        // One command to SQLite's thread and one commit for every hit, as Redis's script is one
+        // round trip: each hand-off wakes two threads, which the hashing threads pay for. A hit
+        // after the first counts only if the one before it changed its row, i.e. was admitted
+        // (`changes()` is 0 after a refused or a skipped upsert), so the first refusal stops
+        // the rest, as it does one hit at a time.
+        let mut sql = String::from("BEGIN IMMEDIATE; ");
         let mut values = Vec::with_capacity(hits.len() * ADMIT_PARAMETERS);
         for (n, hit) in hits.iter().enumerate() {
             let guard = if n == 0 { "true" } else { "changes() > 0" };
@@ -258,8 +256,23 @@ impl Kv for DatabaseKv {
             sql.push_str("; ");
             values.extend(admit_values(hit, now_ms));
         }
+        sql.push_str("COMMIT");
         let query = held(&sql, values)?;
-        let rows = on_held(url, connection, async |held| query.fetch_all(held).await).await?;
+        // sqlx stops a command whose caller stopped listening, so a request cancelled between
+        // two statements would leave the transaction open for every later write to join. On a
+        // task of its own the command is always heard out, and a failed one rolled back.
+        let (url, connection) = (Arc::clone(url), Arc::clone(connection));
+        let command = tokio::spawn(async move {
+            on_held(&url, &connection, async |held| {
+                let rows = query.fetch_all(&mut *held).await;
+                if rows.is_err() {
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *held).await;
+                }
+                rows
+            })
+            .await
+        });
+        let rows = command.await.map_err(AppError::internal)??;
         let mut new_tats = vec![None; hits.len()];
         for row in rows {
             let (n, new_tat): (i64, String) =
@@ -543,6 +556,25 @@ mod tests {
             assert_eq!(kv.admit_each(&[b, a], now).await.ok(), Some(vec![admitted(60), admitted(30)]));
             assert_eq!(kv.admit_each(&[], now).await.ok(), Some(vec![]));
         }
+    }
+
+    #[tokio::test]
+    async fn hits_whose_caller_gives_up_leave_no_transaction_open_on_sqlite() {
+        let (kv, clock, dir) = stores().await.swap_remove(0);
+        let now = clock.now().timestamp_millis();
+        let a = Hit { key: "a", interval_ms: 30_000, window_ms: 60_000 };
+        // Polled once, then dropped, as a request is when its client goes away.
+        let gave_up = tokio::time::timeout(Duration::ZERO, kv.admit_each(&[a, a], now)).await;
+        assert!(gave_up.is_err(), "the hits should still have been running when dropped");
+        kv.set("after", "v", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
+        // A write that joined a transaction left open would not be visible to another connection.
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("kv.db").display());
+        let other = DatabaseKv::sqlite(&url, Arc::new(clock.clone())).await.unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(other.get("after").await.ok(), Some(Some("v".to_owned())));
+        // And the hits given up on were counted whole (the store's next command waits for them
+        // on its connection): the third of two a minute is refused.
+        let refused = Admission::Refused { wait: Duration::from_secs(30) };
+        assert_eq!(kv.admit_each(&[a], now).await.ok(), Some(vec![refused]));
     }
 
     #[tokio::test]
