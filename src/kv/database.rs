@@ -42,7 +42,7 @@ enum Connection {
     /// One SQLite connection for the store's whole life. SQLite takes one writer at a time
     /// anyway, and a connection that never returns to a pool is never tested on return: sqlx
     /// pings every connection it takes back, a second hand-off to SQLite's thread for every
-    /// statement (a login makes four KV statements). Opened on `url` again only if the sqlx
+    /// statement (a login sends two KV commands). Opened on `url` again only if the sqlx
     /// worker thread behind it dies, which would otherwise fail every later statement until a
     /// restart (a pool would have replaced such a connection).
     Held { url: Arc<str>, connection: Arc<Mutex<SqliteConnection>> },
