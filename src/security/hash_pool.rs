@@ -4,10 +4,10 @@
 //! instead of an ever-growing backlog (each running argon2 job holds its memory cost).
 //!
 //! With one thread per core (the default), each thread is kept on a core of its own. Left to
-//! the scheduler, two of them sometimes wait on one core while the other core idles: the
-//! balancer weighs a SCHED_IDLE thread at 3 against a request thread's 1,024, and a core that
-//! idles only briefly between requests does not look for work. Under a login flood on two
-//! cores that idle time was 0.1-0.2 ms per login, about 1 % of the login rate; pinned, none.
+//! the scheduler, two of them sometimes waited on one core while the other core idled: under a
+//! login flood on two cores, 0.1-0.2 ms of idle core per login, about 1 % of the login rate;
+//! pinned, none. (Likely why: the balancer weighs a SCHED_IDLE thread at 3 against a request
+//! thread's 1,024, and a core that idles only briefly between requests does not look for work.)
 
 use std::sync::Arc;
 
