@@ -243,7 +243,7 @@ impl Kv for DatabaseKv {
         if hits.is_empty() {
             return Ok(Vec::new());
         }
-        // One command to SQLite's thread and one commit for every hit, as Redis's script is one
+        // All the hits in one command to SQLite's thread and one commit, as Redis's script is one
         // round trip: each hand-off wakes two threads, which the hashing threads pay for. A hit
         // after the first counts only if the one before it changed its row, i.e. was admitted
         // (`changes()` is 0 after a refused or a skipped upsert), so the first refusal stops
@@ -571,8 +571,9 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("kv.db").display());
         let other = DatabaseKv::sqlite(&url, Arc::new(clock.clone())).await.unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(other.get("after").await.ok(), Some(Some("v".to_owned())));
-        // And the hits given up on were counted whole (the store's next command waits for them
-        // on its connection): the third of two a minute is refused.
+        // And the hits given up on were counted whole (their task asked for the connection's
+        // lock before this command did, and it is taken in turn): the third of two a minute is
+        // refused.
         let refused = Admission::Refused { wait: Duration::from_secs(30) };
         assert_eq!(kv.admit_each(&[a], now).await.ok(), Some(vec![refused]));
     }
