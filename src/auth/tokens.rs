@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, PoisonError, RwLock};
 
-use jsonwebtoken::{Header, Validation, decode, decode_header, encode};
+use jsonwebtoken::{Header, Validation, decode, decode_header};
 use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -123,7 +123,7 @@ impl TokenService {
         let mut header = Header::new(ring.signer.algorithm);
         header.typ = Some(TOKEN_TYPE.to_owned());
         header.kid = Some(ring.signer.kid.clone());
-        let signed = encode(&header, &claims, &ring.signer.encoding).map_err(AppError::internal)?;
+        let signed = ring.signer.sign(&header, &claims)?;
         match &self.cipher {
             Some(cipher) => cipher.seal(&signed),
             None => Ok(signed),
