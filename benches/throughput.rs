@@ -9,6 +9,8 @@
 //!    and their ratio to the hash ceiling, measured in phases alternating with it; the server's
 //!    CPU per login, in its hashing threads and in all the others; and where all the cores' time
 //!    went per login (the server, this load generator, the rest, idle) beside a hash alone;
+//!    and the same ratio at an even machine speed: the cores' share spent hashing with logins
+//!    against hashing alone, which the machine's drift between phases does not move;
 //! 5. requests per second with p50/p99 for a token-checked `me` and for `{ __typename }`
 //!    (32 clients, flat out);
 //! 6. `me` p50/p99 at a steady 200 requests/s on an idle server, then its p99 at that rate while
@@ -94,8 +96,18 @@ fn raw_hash_rate() -> f64 {
     total as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Hashes per second with jobs always in flight on the hashing pool.
-async fn hash_rate() -> f64 {
+/// A phase of hashing alone on idgate's pool.
+struct HashPhase {
+    /// Hashes per second.
+    rate: f64,
+    /// The share of all cores' time the pool's threads spent hashing.
+    share: f64,
+}
+
+/// Hashes per second with jobs always in flight on the hashing pool, and the share of the
+/// cores they took (the rest went to this process's other threads, the kernel and whatever else
+/// runs on the machine).
+async fn hash_rate() -> HashPhase {
     let defaults = Settings::default();
     let cost = HashCost {
         memory_kib: defaults.argon2_memory_kib,
@@ -121,7 +133,14 @@ async fn hash_rate() -> f64 {
     for worker in workers {
         worker.await.unwrap();
     }
-    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+    let elapsed = start.elapsed().as_secs_f64();
+    // The pool's threads began with it, so their CPU time is this phase's (read while they live).
+    let hashing: f64 = thread_cpu_secs(std::process::id())
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("idgate-hash"))
+        .map(|(_, secs)| secs)
+        .sum();
+    HashPhase { rate: done.load(Ordering::Relaxed) as f64 / elapsed, share: hashing / (elapsed * cores() as f64) }
 }
 
 /// Signatures per second, verifications per second of distinct tokens (no cache hits), and of
@@ -397,7 +416,11 @@ async fn main() {
     let raw = raw_hash_rate();
     println!("argon2id hashes/s, plain threads:       {raw:>10.1}");
     let hashes = hash_rate().await;
-    println!("argon2id hashes/s, idgate's pool:       {hashes:>10.1}  (the ceiling for logins)");
+    println!(
+        "argon2id hashes/s, idgate's pool:       {:>10.1}  (the ceiling for logins; hashing took {:.1} % of all cores)",
+        hashes.rate,
+        hashes.share * 100.0
+    );
 
     let (signed, uncached, cached) = jwt_rates();
     println!("JWT signatures/s (RS256):               {signed:>10.0}  (one core)");
@@ -469,10 +492,11 @@ async fn server_figures(label: &str, dir: std::path::PathBuf, database: Option<&
 
     // This machine's speed drifts by a tenth within minutes, more than the figure's margin, so
     // logins and the hash rate are measured in alternating phases and compared in sum.
-    let (mut total, mut login_secs, mut hashed) = (0, 0.0, 0.0);
+    let (mut total, mut login_secs, mut hashed, mut hashing_share) = (0, 0.0, 0.0, 0.0);
     let (mut hashing_cpu, mut other_cpu, mut load_cpu, mut idle) = (0.0, 0.0, 0.0, 0.0);
     for _ in 0..LOGIN_ROUNDS {
-        hashed += hash_rate().await;
+        let phase = hash_rate().await;
+        (hashed, hashing_share) = (hashed + phase.rate, hashing_share + phase.share);
         let stop = Arc::new(AtomicBool::new(false));
         let (hashing_before, other_before) = server.cpu_secs();
         let (load_before, idle_before) = (process_cpu_secs("self"), machine_idle_secs());
@@ -488,6 +512,7 @@ async fn server_figures(label: &str, dir: std::path::PathBuf, database: Option<&
         idle += machine_idle_secs() - idle_before;
     }
     let hashes = hashed / f64::from(LOGIN_ROUNDS);
+    let hashing_share = hashing_share / f64::from(LOGIN_ROUNDS);
     let login_rate = total as f64 / login_secs;
     println!(
         "logins/s through the API:               {login_rate:>10.1}  ({:.0} % of the hash rate between them, {hashes:.1}/s)",
@@ -498,10 +523,9 @@ async fn server_figures(label: &str, dir: std::path::PathBuf, database: Option<&
     // generator's share, and PostgreSQL's and Redis's when they run here).
     let per_login = |secs: f64| ms(Duration::from_secs_f64(secs / total.max(1) as f64));
     println!(
-        "server CPU per login:                   {:>13} hashing, {} besides  (hashing used {:.0} % of all cores)",
+        "server CPU per login:                   {:>13} hashing, {} besides",
         per_login(hashing_cpu),
-        per_login(other_cpu),
-        hashing_cpu / (login_secs * cores() as f64) * 100.0
+        per_login(other_cpu)
     );
     // Where all the cores' time went, per login: a hash alone takes `cores / hash rate` of it,
     // so whatever else a login costs anyone on this machine is the gap to the hash rate.
@@ -516,6 +540,20 @@ async fn server_figures(label: &str, dir: std::path::PathBuf, database: Option<&
         per_login(load_cpu),
         per_login((all - hashing_cpu - other_cpu - load_cpu - idle).max(0.0)),
         per_login(idle)
+    );
+    // The rates' ratio above moves with the machine's speed between phases (by up to a tenth
+    // here, run to run). The share of the cores spent hashing does not: at an even speed logins
+    // reach the hash rate exactly when they leave the cores to hashing as much as hashing alone
+    // does. That holds while a hash costs the same CPU in both phases, so both costs are shown.
+    let login_share = hashing_cpu / all;
+    println!(
+        "logins / hash rate at an even speed:    {:>10.2}  (hashing took {:.1} % of all cores with logins, {:.1} % alone; \
+         a hash's CPU {} with logins, {} alone)",
+        login_share / hashing_share,
+        login_share * 100.0,
+        hashing_share * 100.0,
+        per_login(hashing_cpu),
+        ms(Duration::from_secs_f64(hashing_share * cores() as f64 / hashes))
     );
     println!("server RSS after {:>5} logins:          {:>13}", total + 5, mib(server.rss_kib()));
 
