@@ -5,8 +5,9 @@
 drift (a tenth or more within minutes) hides a change of a few percent. This runs two binaries
 in turns, several rounds, and reports per round and as medians:
   - a login flood (`wrk`, 8 connections, 8 accounts so that no lockout reservation refuses):
-    logins/s, and CPU per login of the server besides its hashing threads, of Redis and of
-    PostgreSQL (from /proc), with Redis commands per login;
+    logins/s, CPU per login of the server besides its hashing threads, of Redis and of
+    PostgreSQL (from /proc), with Redis commands per login, and the share of all cores the
+    server's hashing threads got (what logins/s is made of, and unlike it steady under drift);
   - `{ me { id email } }` with a bearer token, 32 connections flat out: req/s.
 A round's two figures are taken minutes apart at most, so compare them pairwise.
 
@@ -140,17 +141,21 @@ class Server:
             f.write(f"request = function()\n  n = n + 1\n  return wrk.format(nil, nil, nil, bodies[(n % {ACCOUNTS}) + 1])\nend\n")
         self.wrk(script, 8, 3)  # warm-up
         mails_before = len(os.listdir(os.path.join(self.dir, "outbox")))
-        before = (cpu_secs(self.process.pid) - hashing_secs(self.process.pid), processes_secs("redis-server"),
+        hashing_before, started = hashing_secs(self.process.pid), time.monotonic()
+        before = (cpu_secs(self.process.pid) - hashing_before, processes_secs("redis-server"),
                   processes_secs("postgres"), redis_commands())
         out = self.wrk(script, 8, seconds)
-        after = (cpu_secs(self.process.pid) - hashing_secs(self.process.pid), processes_secs("redis-server"),
+        hashing_after, elapsed = hashing_secs(self.process.pid), time.monotonic() - started
+        after = (cpu_secs(self.process.pid) - hashing_after, processes_secs("redis-server"),
                  processes_secs("postgres"), redis_commands())
+        hashing_share = (hashing_after - hashing_before) / (elapsed * len(os.sched_getaffinity(0)))
         logins = int(re.search(r"(\d+) requests in", out).group(1))
         mailed = len(os.listdir(os.path.join(self.dir, "outbox"))) - mails_before
         if abs(mailed - logins) > 16:  # a code mailed per login, but for those cut off at the end
             sys.exit(f"{self.name}: {logins} logins but {mailed} codes mailed: some logins failed")
         per_login = [(b - a) / logins for a, b in zip(before, after)]
-        return [logins / seconds, per_login[0] * 1000, per_login[1] * 1000, per_login[2] * 1000, per_login[3]]
+        return [logins / seconds, per_login[0] * 1000, per_login[1] * 1000, per_login[2] * 1000, per_login[3],
+                hashing_share * 100]
 
     def me_round(self, seconds=5):
         script = os.path.join(self.dir, "me.lua")
@@ -170,7 +175,7 @@ class Server:
 
 def describe(row):
     """A login round's figures (the services' only when the server uses them)."""
-    text = f"{row[0]:6.1f} logins/s; per login: server besides hashing {row[1]:.2f} ms"
+    text = f"{row[0]:6.1f} logins/s, hashing {row[5]:.1f} % of all cores; per login: server besides hashing {row[1]:.2f} ms"
     if DATABASE and REDIS:
         text += f", Redis {row[2]:.3f} ms, PostgreSQL {row[3]:.3f} ms, {row[4]:.1f} Redis commands"
     return text
