@@ -40,11 +40,11 @@ pub async fn connect(url: &str, max_connections: u32) -> AppResult<DatabaseConne
     Database::connect(options).await.map_err(AppError::internal)
 }
 
-/// One SQLite connection outside any pool, with the pool's settings, for a store that keeps it
-/// for its whole life (`kv::DatabaseKv`).
+/// One SQLite connection outside any pool, with a held connection's settings, for a store that
+/// keeps it for its whole life (`kv::DatabaseKv`).
 pub async fn connect_sqlite(url: &str) -> AppResult<SqliteConnection> {
     let options: SqliteConnectOptions = url.parse().map_err(AppError::internal)?;
-    sqlite_options(options).connect().await.map_err(AppError::internal)
+    held_sqlite_options(options).connect().await.map_err(AppError::internal)
 }
 
 /// Every SQLite connection's settings (SQLite keeps pragmas per connection).
@@ -57,6 +57,16 @@ fn sqlite_options(sqlite: SqliteConnectOptions) -> SqliteConnectOptions {
         // 64 MiB of page cache per connection (SQLite's default is 2 MB): a directory search
         // that scans the users table stays in memory.
         .pragma("cache_size", "-65536")
+}
+
+/// A connection held for the process's life, for point reads and writes (the KV, and the token
+/// check's and login's lookups): the pool's settings with 8 MiB of page cache. With the pool's
+/// 64 MiB the KV's connection kept every page a login flood wrote (two rows a login, live for
+/// the code's lifetime), so the process grew by about 1.5 KiB a login up to 64 MiB. The pages
+/// these lookups reuse (the B-trees' upper levels, the newest rows) fit in 8 MiB; any other is
+/// a read from the file system's cache.
+fn held_sqlite_options(sqlite: SqliteConnectOptions) -> SqliteConnectOptions {
+    sqlite_options(sqlite).pragma("cache_size", "-8192")
 }
 
 /// Applies every pending migration over a connection of its own, closed afterwards, so that no
@@ -102,5 +112,31 @@ pub fn unique_violation(err: &DbErr) -> Option<String> {
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(detail)) => Some(detail),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{
+        Statement,
+        sqlx::{self, Row as _},
+    };
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_held_connection_keeps_a_smaller_page_cache_than_the_pool() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("cache.db").display());
+        let pool = connect(&url, 1).await.unwrap_or_else(|e| panic!("{e}"));
+        let pooled = pool
+            .query_one_raw(Statement::from_string(pool.get_database_backend(), "PRAGMA cache_size"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .and_then(|row| row.try_get_by_index::<i64>(0).ok());
+        let mut held = connect_sqlite(&url).await.unwrap_or_else(|e| panic!("{e}"));
+        let row = sqlx::query("PRAGMA cache_size").fetch_one(&mut held).await.unwrap_or_else(|e| panic!("{e}"));
+        // Negative: KiB rather than pages.
+        assert_eq!((pooled, row.get::<i64, _>(0)), (Some(-65536), -8192));
     }
 }

@@ -45,14 +45,14 @@ impl Reader {
         Self { backend, url: url.to_owned(), slots, next: AtomicUsize::new(0) }
     }
 
-    /// A new connection with the pool's settings, within the pool's connect timeout, opened
+    /// A new connection with a held connection's settings, within the pool's connect timeout, opened
     /// read-only: a statement that writes fails even when it comes as a query.
     async fn open(&self) -> Result<Held, sqlx::Error> {
         let connecting = async {
             Ok(match self.backend {
                 DbBackend::Sqlite => {
                     let options: SqliteConnectOptions = self.url.parse()?;
-                    let options = super::sqlite_options(options).read_only(true);
+                    let options = super::held_sqlite_options(options).read_only(true);
                     Held::Sqlite(options.disable_statement_logging().connect().await?)
                 }
                 _ => {
