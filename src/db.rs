@@ -62,7 +62,7 @@ fn sqlite_options(sqlite: SqliteConnectOptions) -> SqliteConnectOptions {
 /// A connection held for the process's life, for point reads and writes (the KV, and the token
 /// check's and login's lookups): the pool's settings with 8 MiB of page cache. With the pool's
 /// 64 MiB the KV's connection kept every page a login flood wrote (two rows a login, live for
-/// the code's lifetime), so the process grew by about 1.5 KiB a login up to 64 MiB. The pages
+/// the code's lifetime), so the process grew by about 1 KiB a login up to 64 MiB. The pages
 /// these lookups reuse (the B-trees' upper levels, the newest rows) fit in 8 MiB; any other is
 /// a read from the file system's cache.
 fn held_sqlite_options(sqlite: SqliteConnectOptions) -> SqliteConnectOptions {

@@ -45,8 +45,8 @@ impl Reader {
         Self { backend, url: url.to_owned(), slots, next: AtomicUsize::new(0) }
     }
 
-    /// A new connection with a held connection's settings, within the pool's connect timeout, opened
-    /// read-only: a statement that writes fails even when it comes as a query.
+    /// A new connection with a held connection's settings, within the pool's connect timeout,
+    /// opened read-only: a statement that writes fails even when it comes as a query.
     async fn open(&self) -> Result<Held, sqlx::Error> {
         let connecting = async {
             Ok(match self.backend {
