@@ -61,6 +61,7 @@ enum Signer {
 impl SigningKey {
     /// Builds the key from a PKCS#8 PEM; `kid` defaults to a digest of the public key.
     pub fn from_pem(algorithm: JwtAlgorithm, pem: &str, kid: Option<String>) -> AppResult<Self> {
+        super::jwt_crypto::install();
         let bad = |e: jsonwebtoken::errors::Error| AppError::internal(format!("IDGATE_JWT_PRIVATE_KEY: {e}"));
         let (algorithm, encoding) = match algorithm {
             JwtAlgorithm::RS256 => (Algorithm::RS256, EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(bad)?),

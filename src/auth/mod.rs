@@ -2,6 +2,7 @@
 //! rotation and sessions. Other features learn who is calling from [`service::AuthService::authenticate`].
 
 pub mod graphql;
+mod jwt_crypto;
 pub mod keys;
 pub mod model;
 pub mod repo;

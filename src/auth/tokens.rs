@@ -3,8 +3,9 @@
 //!
 //! Verification pins the algorithm and our own key id, never follows `jku`, `x5u` or an
 //! embedded `jwk`, refuses any `crit` header, requires exp, iss, aud and sub, and checks
-//! expiry, `iat` and `nbf` against the injected clock with a small leeway. Verified tokens are cached by the SHA-256 of the token (never the
-//! token itself), and a cached entry is never used past its `exp`.
+//! expiry, `iat` and `nbf` against the injected clock with a small leeway. RS256 signatures are
+//! checked with `ring` (`auth::jwt_crypto`). Verified tokens are cached by the SHA-256 of the
+//! token (never the token itself), and a cached entry is never used past its `exp`.
 
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -49,6 +50,7 @@ impl TokenService {
         clock: Arc<dyn Clock>,
         cache_capacity: usize,
     ) -> Self {
+        super::jwt_crypto::install();
         // The algorithm is pinned per key in `verify_signature`; this one is replaced there.
         let mut validation = Validation::new(ring.signer.algorithm);
         validation.set_issuer(&[issuer]);
