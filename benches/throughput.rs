@@ -541,7 +541,7 @@ async fn server_figures(label: &str, dir: std::path::PathBuf, database: Option<&
         per_login((all - hashing_cpu - other_cpu - load_cpu - idle).max(0.0)),
         per_login(idle)
     );
-    // The rates' ratio above moves with the machine's speed between phases (by up to a tenth
+    // The rates' ratio above moves with the machine's speed between phases (by a tenth or more
     // here, run to run). The share of the cores spent hashing does not: at an even speed logins
     // reach the hash rate exactly when they leave the cores to hashing as much as hashing alone
     // does. That holds while a hash costs the same CPU in both phases, so both costs are shown.

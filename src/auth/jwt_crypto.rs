@@ -2,9 +2,9 @@
 //! signatures are checked with `ring`. RustCrypto builds the RSA public key from its modulus and
 //! checks the signature in about 0.2 ms (5,000 a second on a core, the release bench); every
 //! access token not yet in `TokenService`'s cache pays that on the request's thread, i.e. the
-//! first request after each sign-in or refresh, and every forged or foreign token sent to make
-//! the server work. ring takes moduli of 1,024 to 8,192 bits, RustCrypto up to 4,096: a larger
-//! configured key now verifies as well as it signs.
+//! first request after each sign-in or refresh, and every forged token naming one of our keys
+//! sent to make the server work. ring takes moduli of 1,024 to 8,192 bits here, RustCrypto up
+//! to 4,096.
 //!
 //! jsonwebtoken takes one provider per process and fixes it at its first use, so [`install`]
 //! runs before any: in `SigningKey::from_pem` (which derives the public key through it) and in
