@@ -470,12 +470,13 @@ fn process_cpu_secs(pid: &str) -> f64 {
     (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / 100.0
 }
 
-/// Seconds all cores together have spent idle so far (`/proc/stat`'s idle and iowait, in the
-/// kernel's 100 ticks a second).
-fn machine_idle_secs() -> f64 {
+/// Seconds all cores together have spent so far idle (`/proc/stat`'s idle and iowait) and
+/// stolen (the time a hypervisor ran something else while this machine's cores were ready to
+/// run), in the kernel's 100 ticks a second.
+fn machine_idle_and_stolen_secs() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap();
     let ticks: Vec<f64> = stat.lines().next().unwrap().split_whitespace().skip(1).map(|t| t.parse().unwrap()).collect();
-    (ticks[3] + ticks[4]) / 100.0
+    ((ticks[3] + ticks[4]) / 100.0, ticks[7] / 100.0)
 }
 
 /// Everything measured through a running server.
@@ -493,13 +494,13 @@ async fn server_figures(label: &str, dir: std::path::PathBuf, database: Option<&
     // This machine's speed drifts by a tenth within minutes, more than the figure's margin, so
     // logins and the hash rate are measured in alternating phases and compared in sum.
     let (mut total, mut login_secs, mut hashed, mut hashing_share) = (0, 0.0, 0.0, 0.0);
-    let (mut hashing_cpu, mut other_cpu, mut load_cpu, mut idle) = (0.0, 0.0, 0.0, 0.0);
+    let (mut hashing_cpu, mut other_cpu, mut load_cpu, mut idle, mut stolen) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for _ in 0..LOGIN_ROUNDS {
         let phase = hash_rate().await;
         (hashed, hashing_share) = (hashed + phase.rate, hashing_share + phase.share);
         let stop = Arc::new(AtomicBool::new(false));
         let (hashing_before, other_before) = server.cpu_secs();
-        let (load_before, idle_before) = (process_cpu_secs("self"), machine_idle_secs());
+        let (load_before, (idle_before, stolen_before)) = (process_cpu_secs("self"), machine_idle_and_stolen_secs());
         let start = Instant::now();
         let logins = login_load(&server, cores() * 4, &stop);
         tokio::time::sleep(PHASE).await;
@@ -509,7 +510,8 @@ async fn server_figures(label: &str, dir: std::path::PathBuf, database: Option<&
         hashing_cpu += hashing_after - hashing_before;
         other_cpu += other_after - other_before;
         load_cpu += process_cpu_secs("self") - load_before;
-        idle += machine_idle_secs() - idle_before;
+        let (idle_after, stolen_after) = machine_idle_and_stolen_secs();
+        (idle, stolen) = (idle + idle_after - idle_before, stolen + stolen_after - stolen_before);
     }
     let hashes = hashed / f64::from(LOGIN_ROUNDS);
     let hashing_share = hashing_share / f64::from(LOGIN_ROUNDS);
@@ -528,17 +530,20 @@ async fn server_figures(label: &str, dir: std::path::PathBuf, database: Option<&
         per_login(other_cpu)
     );
     // Where all the cores' time went, per login: a hash alone takes `cores / hash rate` of it,
-    // so whatever else a login costs anyone on this machine is the gap to the hash rate.
+    // so whatever else a login costs anyone on this machine is the gap to the hash rate. The rest
+    // is other processes, the kernel's own threads and, in a virtual machine, time the
+    // hypervisor gave to others while a core here had work (no thread is charged for it).
     let all = login_secs * cores() as f64;
     println!(
         "all cores' time per login:              {:>13}  (a hash alone {}; in the server's hashing {}, the server besides {}, \
-         this load generator {}, the rest {}, idle {})",
+         this load generator {}, the rest {} of which the hypervisor stole {}, idle {})",
         per_login(all),
         ms(Duration::from_secs_f64(cores() as f64 / hashes)),
         per_login(hashing_cpu),
         per_login(other_cpu),
         per_login(load_cpu),
         per_login((all - hashing_cpu - other_cpu - load_cpu - idle).max(0.0)),
+        per_login(stolen),
         per_login(idle)
     );
     // The rates' ratio above moves with the machine's speed between phases (by a tenth or more
