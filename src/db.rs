@@ -1,6 +1,7 @@
 //! The database connection: connect (creating the SQLite file if needed), migrate, and the
 //! translation of constraint violations that every repo shares.
 
+mod inline;
 mod reader;
 
 use std::time::Duration;
@@ -8,13 +9,13 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait, Select, SqlErr,
-    sqlx::{
-        ConnectOptions as _, SqliteConnection,
-        sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
-    },
+    sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
 };
 
-pub use self::reader::Reader;
+pub use self::{
+    inline::{InlineSqlite, Job},
+    reader::Reader,
+};
 use crate::error::{AppError, AppResult};
 
 /// How long opening a connection, or waiting for one from the pool, may take.
@@ -40,13 +41,6 @@ pub async fn connect(url: &str, max_connections: u32) -> AppResult<DatabaseConne
     Database::connect(options).await.map_err(AppError::internal)
 }
 
-/// One SQLite connection outside any pool, with a held connection's settings, for a store that
-/// keeps it for its whole life (`kv::DatabaseKv`).
-pub async fn connect_sqlite(url: &str) -> AppResult<SqliteConnection> {
-    let options: SqliteConnectOptions = url.parse().map_err(AppError::internal)?;
-    held_sqlite_options(options).connect().await.map_err(AppError::internal)
-}
-
 /// Every SQLite connection's settings (SQLite keeps pragmas per connection).
 fn sqlite_options(sqlite: SqliteConnectOptions) -> SqliteConnectOptions {
     sqlite
@@ -59,8 +53,9 @@ fn sqlite_options(sqlite: SqliteConnectOptions) -> SqliteConnectOptions {
         .pragma("cache_size", "-65536")
 }
 
-/// A connection held for the process's life, for point reads and writes (the KV, and the token
-/// check's and login's lookups): the pool's settings with 8 MiB of page cache. With the pool's
+/// A connection held for the process's life, for point reads (the token check's and login's
+/// lookups; the KV's connection, `InlineSqlite`, is set alike): the pool's settings with 8 MiB
+/// of page cache. With the pool's
 /// 64 MiB the KV's connection kept every page a login flood wrote (two rows a login, live for
 /// the code's lifetime), so the process grew by about 1 KiB a login up to 64 MiB. The pages
 /// these lookups reuse (the B-trees' upper levels, the newest rows) fit in 8 MiB; any other is
@@ -117,10 +112,7 @@ pub fn unique_violation(err: &DbErr) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use sea_orm::{
-        Statement,
-        sqlx::{self, Row as _},
-    };
+    use sea_orm::Statement;
 
     use super::*;
 
@@ -134,9 +126,14 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"))
             .and_then(|row| row.try_get_by_index::<i64>(0).ok());
-        let mut held = connect_sqlite(&url).await.unwrap_or_else(|e| panic!("{e}"));
-        let row = sqlx::query("PRAGMA cache_size").fetch_one(&mut held).await.unwrap_or_else(|e| panic!("{e}"));
+        let held = Reader::new(&url, DbBackend::Sqlite, 1)
+            .query_one_raw(Statement::from_string(DbBackend::Sqlite, "PRAGMA cache_size"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .and_then(|row| row.try_get_by_index::<i64>(0).ok());
+        let inline = InlineSqlite::open(&url).unwrap_or_else(|e| panic!("{e:?}"));
+        let inline = inline.run(Job::Read, |c| c.query_row("PRAGMA cache_size", [], |row| row.get::<_, i64>(0))).await;
         // Negative: KiB rather than pages.
-        assert_eq!((pooled, row.get::<i64, _>(0)), (Some(-65536), -8192));
+        assert_eq!((pooled, held, inline.ok()), (Some(-65536), Some(-8192), Some(-8192)));
     }
 }

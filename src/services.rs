@@ -221,7 +221,7 @@ async fn build_kv(settings: &Settings, db: &DatabaseConnection, clock: &Arc<dyn 
     // file lock in SQLite's busy loop, and every write makes the other connections reread
     // their cached pages. Nothing spans the KV and other tables in one transaction.
     let kv = Arc::new(match db.get_database_backend() {
-        DbBackend::Sqlite => DatabaseKv::sqlite(settings.database_url.expose_secret(), Arc::clone(clock)).await?,
+        DbBackend::Sqlite => DatabaseKv::sqlite(settings.database_url.expose_secret(), Arc::clone(clock))?,
         _ => DatabaseKv::new(db.clone(), Arc::clone(clock)),
     });
     kv.spawn_sweeping(KV_SWEEP_INTERVAL);

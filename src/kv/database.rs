@@ -5,9 +5,9 @@
 //!
 //! Each operation is one SQL statement, so it is atomic per key on both SQLite and PostgreSQL
 //! (`INSERT … ON CONFLICT … RETURNING`, `DELETE … RETURNING`); on SQLite, the hits of one
-//! [`Kv::admit_each`] are one transaction of such statements, sent as one command. Expiry
-//! follows the injected clock, so tests that move time see entries expire. Expired rows are
-//! invisible at once and deleted by [`DatabaseKv::sweep`], which the app runs on an interval.
+//! [`Kv::admit_each`] are one transaction of such statements. Expiry follows the injected
+//! clock, so tests that move time see entries expire. Expired rows are invisible at once and
+//! deleted by [`DatabaseKv::sweep`], which the app runs on an interval.
 //!
 //! The SQL is hand-written rather than built through an entity: the conditional upserts below
 //! are what makes each operation atomic, and they read more plainly as SQL than as a builder.
@@ -15,16 +15,13 @@
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, Value,
-    sqlx::{self, Connection as _, Row as _, SqliteConnection},
-};
-use tokio::sync::Mutex;
+use rusqlite::{OptionalExtension as _, TransactionBehavior, params_from_iter, types::Value as SqliteValue};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, Value};
 
 use super::{Admission, Hit, Kv, Write};
 use crate::{
     clock::Clock,
-    db,
+    db::{InlineSqlite, Job},
     error::{AppError, AppResult},
     kv,
 };
@@ -39,13 +36,10 @@ pub struct DatabaseKv {
 enum Connection {
     /// A pool shared with the rest of the application (PostgreSQL).
     Pooled(DatabaseConnection),
-    /// One SQLite connection for the store's whole life. SQLite takes one writer at a time
-    /// anyway, and a connection that never returns to a pool is never tested on return: sqlx
-    /// pings every connection it takes back, a second hand-off to SQLite's thread for every
-    /// statement (a login sends two KV commands). Opened on `url` again only if the sqlx
-    /// worker thread behind it dies, which would otherwise fail every later statement until a
-    /// restart (a pool would have replaced such a connection).
-    Held { url: Arc<str>, connection: Arc<Mutex<SqliteConnection>> },
+    /// One SQLite connection for the store's whole life, whose statements run on the calling
+    /// thread (`db::InlineSqlite`): a login makes two KV calls, and through sqlx each would be a
+    /// hand-off to a worker thread and back, which the hashing threads pay for.
+    Inline(InlineSqlite),
 }
 
 impl DatabaseKv {
@@ -55,9 +49,8 @@ impl DatabaseKv {
     }
 
     /// A store on a SQLite connection of its own, opened on `url` (already migrated).
-    pub async fn sqlite(url: &str, clock: Arc<dyn Clock>) -> AppResult<Self> {
-        let connection = Arc::new(Mutex::new(db::connect_sqlite(url).await?));
-        Ok(Self { connection: Connection::Held { url: url.into(), connection }, clock })
+    pub fn sqlite(url: &str, clock: Arc<dyn Clock>) -> AppResult<Self> {
+        Ok(Self { connection: Connection::Inline(InlineSqlite::open(url)?), clock })
     }
 
     fn now_ms(&self) -> i64 {
@@ -78,11 +71,16 @@ impl DatabaseKv {
                 let value = row.map(|row| row.try_get::<Option<String>>("", "value")).transpose();
                 value.map(Option::flatten).map_err(AppError::internal)
             }
-            Connection::Held { url, connection } => {
-                let query = held(sql, values)?;
-                let row = on_held(url, connection, async |held| query.fetch_optional(held).await).await?;
-                let value = row.map(|row| row.try_get::<Option<String>, _>("value")).transpose();
-                value.map(Option::flatten).map_err(AppError::internal)
+            Connection::Inline(sqlite) => {
+                let (sql, values) = (sqlite_sql(sql), sqlite_values(values)?);
+                let kind = if sql.starts_with("SELECT") { Job::Read } else { Job::Write };
+                let value = sqlite.run(kind, move |connection| {
+                    let mut statement = connection.prepare_cached(&sql)?;
+                    let row =
+                        statement.query_row(params_from_iter(&values), |row| row.get::<_, Option<String>>("value"));
+                    row.optional()
+                });
+                Ok(value.await?.flatten())
             }
         }
     }
@@ -94,10 +92,12 @@ impl DatabaseKv {
                 let result = db.execute_raw(pooled(db, sql, values)).await.map_err(AppError::internal)?;
                 Ok(result.rows_affected())
             }
-            Connection::Held { url, connection } => {
-                let query = held(sql, values)?;
-                let result = on_held(url, connection, async |held| query.execute(held).await).await?;
-                Ok(result.rows_affected())
+            Connection::Inline(sqlite) => {
+                let (sql, values) = (sqlite_sql(sql), sqlite_values(values)?);
+                let changed = sqlite.run(Job::Write, move |connection| {
+                    connection.prepare_cached(&sql)?.execute(params_from_iter(&values))
+                });
+                Ok(u64::try_from(changed.await?).unwrap_or(u64::MAX))
             }
         }
     }
@@ -111,7 +111,17 @@ impl DatabaseKv {
 
     /// Deletes every expired entry; returns how many.
     pub async fn sweep(&self) -> AppResult<u64> {
-        self.execute("DELETE FROM kv_entries WHERE expires_at_ms <= $1", vec![self.now_ms().into()]).await
+        const SWEEP: &str = "DELETE FROM kv_entries WHERE expires_at_ms <= $1";
+        let now_ms = self.now_ms();
+        match &self.connection {
+            Connection::Pooled(_) => self.execute(SWEEP, vec![now_ms.into()]).await,
+            // It may delete thousands of rows: never on a request's thread.
+            Connection::Inline(sqlite) => {
+                let sql = sqlite_sql(SWEEP);
+                let deleted = sqlite.run_blocking(Job::Write, move |connection| connection.execute(&sql, [now_ms]));
+                Ok(u64::try_from(deleted.await?).unwrap_or(u64::MAX))
+            }
+        }
     }
 
     /// Sweeps every `interval` for as long as the process runs.
@@ -237,49 +247,37 @@ impl Kv for DatabaseKv {
     }
 
     async fn admit_each(&self, hits: &[Hit<'_>], now_ms: i64) -> AppResult<Vec<Admission>> {
-        let Connection::Held { url, connection } = &self.connection else {
+        let Connection::Inline(sqlite) = &self.connection else {
             return kv::admit_in_turn(self, hits, now_ms).await;
         };
         if hits.is_empty() {
             return Ok(Vec::new());
         }
-        // All the hits in one command to SQLite's thread and one commit, as Redis's script is one
-        // round trip: each hand-off wakes two threads, which the hashing threads pay for. A hit
-        // after the first counts only if the one before it changed its row, i.e. was admitted
-        // (`changes()` is 0 after a refused or a skipped upsert), so the first refusal stops
-        // the rest, as it does one hit at a time.
-        let mut sql = String::from("BEGIN IMMEDIATE; ");
-        let mut values = Vec::with_capacity(hits.len() * ADMIT_PARAMETERS);
-        for (n, hit) in hits.iter().enumerate() {
-            let guard = if n == 0 { "true" } else { "changes() > 0" };
-            sql.push_str(&admit_sql(n * ADMIT_PARAMETERS, guard, &format!("{n} AS hit, value")));
-            sql.push_str("; ");
-            values.extend(admit_values(hit, now_ms));
-        }
-        sql.push_str("COMMIT");
-        let query = held(&sql, values)?;
-        // sqlx stops a command whose caller stopped listening, so a request cancelled between
-        // two statements would leave the transaction open for every later write to join. On a
-        // task of its own the command is always heard out, and a failed one rolled back.
-        let (url, connection) = (Arc::clone(url), Arc::clone(connection));
-        let command = tokio::spawn(async move {
-            on_held(&url, &connection, async |held| {
-                let rows = query.fetch_all(&mut *held).await;
-                if rows.is_err() {
-                    let _ = sqlx::query("ROLLBACK").execute(&mut *held).await;
+        // All the hits in one transaction and one commit, as Redis's script is one round trip;
+        // the first refusal stops the rest, as it does one hit at a time. The job runs to its end
+        // even if the request is dropped, and an unfinished transaction rolls back when it drops.
+        let sql = sqlite_sql(&admit_sql(0, "true", "value"));
+        let values: Vec<Vec<SqliteValue>> =
+            hits.iter().map(|hit| sqlite_values(admit_values(hit, now_ms).into())).collect::<AppResult<_>>()?;
+        let new_tats = sqlite.run(Job::Write, move |connection| {
+            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut new_tats = Vec::with_capacity(values.len());
+            {
+                let mut statement = transaction.prepare_cached(&sql)?;
+                for values in &values {
+                    let new_tat = statement.query_row(params_from_iter(values), |row| row.get::<_, String>(0));
+                    let new_tat = new_tat.optional()?;
+                    let refused = new_tat.is_none();
+                    new_tats.push(new_tat);
+                    if refused {
+                        break;
+                    }
                 }
-                rows
-            })
-            .await
+            }
+            transaction.commit()?;
+            Ok(new_tats)
         });
-        let rows = command.await.map_err(AppError::internal)??;
-        let mut new_tats = vec![None; hits.len()];
-        for row in rows {
-            let (n, new_tat): (i64, String) =
-                (row.try_get("hit").map_err(AppError::internal)?, row.try_get("value").map_err(AppError::internal)?);
-            let slot = usize::try_from(n).ok().and_then(|n| new_tats.get_mut(n));
-            *slot.ok_or_else(|| AppError::internal_msg("an admit row names no hit"))? = Some(new_tat);
-        }
+        let new_tats = new_tats.await?;
         let mut answers = Vec::with_capacity(hits.len());
         for (hit, new_tat) in hits.iter().zip(new_tats) {
             let Some(new_tat) = new_tat else {
@@ -294,7 +292,9 @@ impl Kv for DatabaseKv {
     async fn ping(&self) -> AppResult<()> {
         match &self.connection {
             Connection::Pooled(db) => db.ping().await.map_err(AppError::internal),
-            Connection::Held { url, connection } => on_held(url, connection, async |held| held.ping().await).await,
+            Connection::Inline(sqlite) => {
+                sqlite.run(Job::Read, |connection| connection.query_row("SELECT 1", [], |_| Ok(()))).await
+            }
         }
     }
 }
@@ -352,37 +352,21 @@ fn pooled(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(backend, sql, values)
 }
 
-/// Runs `run` on the held SQLite connection. If sqlx's worker thread behind it has died, the
-/// statement fails (it may or may not have run) and the next one gets a fresh connection.
-async fn on_held<R>(
-    url: &str,
-    connection: &Mutex<SqliteConnection>,
-    run: impl AsyncFnOnce(&mut SqliteConnection) -> Result<R, sqlx::Error>,
-) -> AppResult<R> {
-    let mut held = connection.lock().await;
-    let result = run(&mut held).await;
-    if matches!(result, Err(sqlx::Error::WorkerCrashed)) {
-        match db::connect_sqlite(url).await {
-            Ok(fresh) => *held = fresh,
-            Err(e) => tracing::error!(error = %e, "could not reopen the KV's SQLite connection"),
-        }
-    }
-    result.map_err(AppError::internal)
+/// `sql`, whose parameters are numbered `$1`, `$2`, … as PostgreSQL's, in SQLite's `?1`, `?2`.
+fn sqlite_sql(sql: &str) -> String {
+    sql.replace('$', "?")
 }
 
-type SqliteQuery = sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
-
-/// `sql` as a SQLite statement with `values` bound. The store binds only text and integers.
-fn held(sql: &str, values: Vec<Value>) -> AppResult<SqliteQuery> {
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.replace('$', "?")));
-    for value in values {
-        query = match value {
-            Value::String(text) => query.bind(text),
-            Value::BigInt(number) => query.bind(number),
-            _ => return Err(AppError::internal_msg("the KV binds only text and integers")),
-        };
-    }
-    Ok(query)
+/// `values` for SQLite. The store binds only text and integers.
+fn sqlite_values(values: Vec<Value>) -> AppResult<Vec<SqliteValue>> {
+    values
+        .into_iter()
+        .map(|value| match value {
+            Value::String(Some(text)) => Ok(SqliteValue::Text(text)),
+            Value::BigInt(Some(number)) => Ok(SqliteValue::Integer(number)),
+            _ => Err(AppError::internal_msg("the KV binds only text and integers")),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -407,7 +391,7 @@ mod tests {
             let kv = if pooled {
                 DatabaseKv::new(db::connect(&url, 2).await.unwrap_or_else(|e| panic!("{e:?}")), shared)
             } else {
-                DatabaseKv::sqlite(&url, shared).await.unwrap_or_else(|e| panic!("{e:?}"))
+                DatabaseKv::sqlite(&url, shared).unwrap_or_else(|e| panic!("{e:?}"))
             };
             stores.push((kv, clock, dir));
         }
@@ -558,24 +542,79 @@ mod tests {
         }
     }
 
+    /// The embedded store's SQLite file, with another connection holding its write lock (as a
+    /// registration's transaction on the pool does) until the returned sender is dropped.
+    fn lock_writes(dir: &tempfile::TempDir) -> std::sync::mpsc::Sender<()> {
+        let (locked, unlock) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let path = dir.path().join("kv.db");
+        std::thread::spawn(move || {
+            let other = rusqlite::Connection::open(path).unwrap_or_else(|e| panic!("{e}"));
+            other.execute_batch("BEGIN IMMEDIATE").unwrap_or_else(|e| panic!("{e}"));
+            locked.0.send(()).unwrap_or_else(|e| panic!("{e}"));
+            let _ = unlock.1.recv();
+            other.execute_batch("COMMIT").unwrap_or_else(|e| panic!("{e}"));
+        });
+        locked.1.recv().unwrap_or_else(|e| panic!("{e}"));
+        unlock.0
+    }
+
     #[tokio::test]
-    async fn hits_whose_caller_gives_up_leave_no_transaction_open_on_sqlite() {
+    async fn a_write_waits_for_another_connections_write_lock_and_reads_do_not() {
+        let (kv, _clock, dir) = stores().await.swap_remove(0);
+        kv.set("before", "v", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
+        let unlock = lock_writes(&dir);
+        // A read is not held up by a writer (WAL).
+        assert_eq!(kv.get("before").await.ok().flatten().as_deref(), Some("v"));
+        let kv = Arc::new(kv);
+        let write = tokio::spawn({
+            let kv = Arc::clone(&kv);
+            async move { kv.set("during", "v", MINUTE).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!write.is_finished(), "the write should wait for the lock");
+        drop(unlock);
+        let written = write.await;
+        assert!(matches!(written, Ok(Ok(()))), "the write should go through once the lock is free: {written:?}");
+        assert_eq!(kv.get("during").await.ok().flatten().as_deref(), Some("v"));
+    }
+
+    #[tokio::test]
+    async fn hits_whose_caller_gives_up_are_counted_whole_and_leave_no_transaction_open() {
         let (kv, clock, dir) = stores().await.swap_remove(0);
         let now = clock.now().timestamp_millis();
         let a = Hit { key: "a", interval_ms: 30_000, window_ms: 60_000 };
-        // Polled once, then dropped, as a request is when its client goes away.
-        let gave_up = tokio::time::timeout(Duration::ZERO, kv.admit_each(&[a, a], now)).await;
-        assert!(gave_up.is_err(), "the hits should still have been running when dropped");
+        // The hits wait for another connection's lock, and their caller goes away meanwhile, as
+        // a request's does when its client disconnects.
+        let unlock = lock_writes(&dir);
+        let gave_up = tokio::time::timeout(Duration::from_millis(100), kv.admit_each(&[a, a], now)).await;
+        assert!(gave_up.is_err(), "the hits should still have been waiting when dropped");
+        drop(unlock);
         kv.set("after", "v", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
         // A write that joined a transaction left open would not be visible to another connection.
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("kv.db").display());
-        let other = DatabaseKv::sqlite(&url, Arc::new(clock.clone())).await.unwrap_or_else(|e| panic!("{e:?}"));
+        let other = DatabaseKv::sqlite(&url, Arc::new(clock.clone())).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(other.get("after").await.ok(), Some(Some("v".to_owned())));
-        // And the hits given up on were counted whole (their task asked for the connection's
-        // lock before this command did, and it is taken in turn): the third of two a minute is
-        // refused.
+        // And the hits given up on were counted whole (their job asked for the connection before
+        // the write above did): the third of two a minute is refused.
         let refused = Admission::Refused { wait: Duration::from_secs(30) };
         assert_eq!(kv.admit_each(&[a], now).await.ok(), Some(vec![refused]));
+    }
+
+    #[tokio::test]
+    async fn the_wal_is_checkpointed_while_the_store_writes() {
+        let (kv, _clock, dir) = stores().await.swap_remove(0);
+        // Without checkpoints (the store's connection makes none itself) these writes would grow
+        // the WAL to about 40 MiB; a checkpoint every hundred or so lets SQLite start it over.
+        for n in 0..3000 {
+            kv.set(&format!("key {n}"), "v", MINUTE).await.unwrap_or_else(|e| panic!("{e:?}"));
+            if n % 200 == 0 {
+                // Let the checkpoint on the blocking pool run, as the time between requests does.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let wal = std::fs::metadata(dir.path().join("kv.db-wal")).map(|m| m.len()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(wal < 8 << 20, "the WAL holds {wal} bytes");
+        assert_eq!(kv.get("key 2999").await.ok().flatten().as_deref(), Some("v"));
     }
 
     #[tokio::test]

@@ -73,8 +73,8 @@ pub trait Kv: Send + Sync + 'static {
     /// [`admit`](Kv::admit) for each of `hits` in order at `now_ms`, stopping at the first that
     /// refuses: the answers, a refusal last, and no hit after it counted. The same as calling
     /// `admit` one after another, in one round trip where the store can (Redis runs them in
-    /// one script, SQLite in one command to its thread). A login counts its per-address and
-    /// per-account limits this way.
+    /// one script, SQLite in one transaction on the calling thread). A login counts its
+    /// per-address and per-account limits this way.
     async fn admit_each(&self, hits: &[Hit<'_>], now_ms: i64) -> AppResult<Vec<Admission>> {
         admit_in_turn(self, hits, now_ms).await
     }

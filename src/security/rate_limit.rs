@@ -180,7 +180,7 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("limits.db").display());
         db::migrate(&url).await.unwrap_or_else(|e| panic!("{e:?}"));
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Utc::now()));
-        let kv = DatabaseKv::sqlite(&url, Arc::clone(&clock)).await.unwrap_or_else(|e| panic!("{e:?}"));
+        let kv = DatabaseKv::sqlite(&url, Arc::clone(&clock)).unwrap_or_else(|e| panic!("{e:?}"));
         (RateLimiter::new(Arc::new(kv), clock), dir)
     }
 
