@@ -42,7 +42,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// 1,000 pages; a KV write adds three or four (the row's page and its two indexes'), so this
 /// checkpoints about as often. The WAL starts over after a checkpoint that copied all of it,
 /// so it stays within a few MiB.
-pub const CHECKPOINT_EVERY: u64 = 128;
+const CHECKPOINT_EVERY: u64 = 128;
 
 /// Page cache of the connection, as a held sqlx connection's (`db::held_sqlite_options`).
 const CACHE_KIB: i64 = 8192;

@@ -73,6 +73,7 @@ impl DatabaseKv {
             }
             Connection::Inline(sqlite) => {
                 let (sql, values) = (sqlite_sql(sql), sqlite_values(values)?);
+                // `get` only reads; every other statement here is an upsert or a delete.
                 let kind = if sql.starts_with("SELECT") { Job::Read } else { Job::Write };
                 let value = sqlite.run(kind, move |connection| {
                     let mut statement = connection.prepare_cached(&sql)?;
