@@ -240,7 +240,7 @@ impl Kv for DatabaseKv {
 
     async fn admit(&self, key: &str, now_ms: i64, interval_ms: i64, window_ms: i64) -> AppResult<Admission> {
         let hit = Hit { key, interval_ms, window_ms };
-        let admitted = self.value(&admit_sql(0, "true", "value"), admit_values(&hit, now_ms).into()).await?;
+        let admitted = self.value(&admit_sql(), admit_values(&hit, now_ms).into()).await?;
         match admitted {
             Some(new_tat) => admitted_at(&new_tat, now_ms),
             None => self.refusal(&hit, now_ms).await,
@@ -257,7 +257,7 @@ impl Kv for DatabaseKv {
         // All the hits in one transaction and one commit, as Redis's script is one round trip;
         // the first refusal stops the rest, as it does one hit at a time. The job runs to its end
         // even if the request is dropped, and an unfinished transaction rolls back when it drops.
-        let sql = sqlite_sql(&admit_sql(0, "true", "value"));
+        let sql = sqlite_sql(&admit_sql());
         let values: Vec<Vec<SqliteValue>> =
             hits.iter().map(|hit| sqlite_values(admit_values(hit, now_ms).into())).collect::<AppResult<_>>()?;
         let new_tats = sqlite.run(Job::Write, move |connection| {
@@ -300,27 +300,27 @@ impl Kv for DatabaseKv {
     }
 }
 
-/// Parameters of one hit in [`admit_sql`], bound by [`admit_values`].
+/// Parameters of one hit in [`ADMIT_SQL`], bound by [`admit_values`].
 const ADMIT_PARAMETERS: usize = 6;
 
-/// One GCRA hit ([`Kv::admit`]) as an upsert whose parameters start after `offset`, run only
-/// where `guard` holds. The row's value and expiry are its TAT; the update happens only when
-/// the hit fits, so a returned row (`returning`) means admitted, and its value is the new TAT.
-/// An expired row's TAT is in the past: `now` wins.
-fn admit_sql(offset: usize, guard: &str, returning: &str) -> String {
-    let [key, first_text, first, now, interval, window] = std::array::from_fn(|n| format!("${}", offset + n + 1));
-    let tat = format!(
-        "(CASE WHEN CAST(kv_entries.value AS BIGINT) > {now} THEN CAST(kv_entries.value AS BIGINT) ELSE {now} END)"
-    );
-    // `INSERT … SELECT` takes the guard; its WHERE also keeps SQLite from reading `ON` as a join.
-    format!(
-        "INSERT INTO kv_entries (key, value, expires_at_ms) SELECT {key}, {first_text}, {first} WHERE {guard} \
-         ON CONFLICT (key) DO UPDATE SET value = CAST({tat} + {interval} AS TEXT), expires_at_ms = {tat} + {interval} \
-         WHERE {tat} + {interval} - {now} <= {window} RETURNING {returning}"
+/// One GCRA hit ([`Kv::admit`]) as an upsert of `key` ($1) at `now` ($4) with `interval` ($5)
+/// and `window` ($6); $2 and $3 are a new row's TAT, as text and as a number. The row's value
+/// and expiry are its TAT ($T below); the update happens only when the hit fits, so a returned
+/// row means admitted, and its value is the new TAT. An expired row's TAT is in the past: `now`
+/// wins. (`INSERT … SELECT … WHERE true`: the WHERE keeps SQLite from reading `ON` as a join.)
+const ADMIT_SQL: &str = "INSERT INTO kv_entries (key, value, expires_at_ms) SELECT $1, $2, $3 WHERE true \
+    ON CONFLICT (key) DO UPDATE SET value = CAST($T + $5 AS TEXT), expires_at_ms = $T + $5 \
+    WHERE $T + $5 - $4 <= $6 RETURNING value";
+
+/// [`ADMIT_SQL`] with its TAT written out.
+fn admit_sql() -> String {
+    ADMIT_SQL.replace(
+        "$T",
+        "(CASE WHEN CAST(kv_entries.value AS BIGINT) > $4 THEN CAST(kv_entries.value AS BIGINT) ELSE $4 END)",
     )
 }
 
-/// The values of [`admit_sql`]'s parameters for `hit` at `now_ms`.
+/// The values of [`ADMIT_SQL`]'s parameters for `hit` at `now_ms`.
 fn admit_values(hit: &Hit<'_>, now_ms: i64) -> [Value; ADMIT_PARAMETERS] {
     let first = now_ms.saturating_add(hit.interval_ms);
     [
