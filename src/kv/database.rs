@@ -12,7 +12,10 @@
 //! The SQL is hand-written rather than built through an entity: the conditional upserts below
 //! are what makes each operation atomic, and they read more plainly as SQL than as a builder.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension as _, TransactionBehavior, params_from_iter, types::Value as SqliteValue};
@@ -240,7 +243,7 @@ impl Kv for DatabaseKv {
 
     async fn admit(&self, key: &str, now_ms: i64, interval_ms: i64, window_ms: i64) -> AppResult<Admission> {
         let hit = Hit { key, interval_ms, window_ms };
-        let admitted = self.value(&admit_sql(), admit_values(&hit, now_ms).into()).await?;
+        let admitted = self.value(&ADMIT_SQL, admit_values(&hit, now_ms).into()).await?;
         match admitted {
             Some(new_tat) => admitted_at(&new_tat, now_ms),
             None => self.refusal(&hit, now_ms).await,
@@ -257,7 +260,7 @@ impl Kv for DatabaseKv {
         // All the hits in one transaction and one commit, as Redis's script is one round trip;
         // the first refusal stops the rest, as it does one hit at a time. The job runs to its end
         // even if the request is dropped, and an unfinished transaction rolls back when it drops.
-        let sql = sqlite_sql(&admit_sql());
+        let sql = sqlite_sql(&ADMIT_SQL);
         let values: Vec<Vec<SqliteValue>> =
             hits.iter().map(|hit| sqlite_values(admit_values(hit, now_ms).into())).collect::<AppResult<_>>()?;
         let new_tats = sqlite.run(Job::Write, move |connection| {
@@ -308,17 +311,16 @@ const ADMIT_PARAMETERS: usize = 6;
 /// and expiry are its TAT ($T below); the update happens only when the hit fits, so a returned
 /// row means admitted, and its value is the new TAT. An expired row's TAT is in the past: `now`
 /// wins. (`INSERT … SELECT … WHERE true`: the WHERE keeps SQLite from reading `ON` as a join.)
-const ADMIT_SQL: &str = "INSERT INTO kv_entries (key, value, expires_at_ms) SELECT $1, $2, $3 WHERE true \
-    ON CONFLICT (key) DO UPDATE SET value = CAST($T + $5 AS TEXT), expires_at_ms = $T + $5 \
-    WHERE $T + $5 - $4 <= $6 RETURNING value";
-
-/// [`ADMIT_SQL`] with its TAT written out.
-fn admit_sql() -> String {
-    ADMIT_SQL.replace(
+/// Written out once, not per hit.
+static ADMIT_SQL: LazyLock<String> = LazyLock::new(|| {
+    let sql = "INSERT INTO kv_entries (key, value, expires_at_ms) SELECT $1, $2, $3 WHERE true \
+        ON CONFLICT (key) DO UPDATE SET value = CAST($T + $5 AS TEXT), expires_at_ms = $T + $5 \
+        WHERE $T + $5 - $4 <= $6 RETURNING value";
+    sql.replace(
         "$T",
         "(CASE WHEN CAST(kv_entries.value AS BIGINT) > $4 THEN CAST(kv_entries.value AS BIGINT) ELSE $4 END)",
     )
-}
+});
 
 /// The values of [`ADMIT_SQL`]'s parameters for `hit` at `now_ms`.
 fn admit_values(hit: &Hit<'_>, now_ms: i64) -> [Value; ADMIT_PARAMETERS] {
