@@ -18,6 +18,14 @@ pub use self::{
 };
 use crate::error::{AppError, AppResult};
 
+/// How long a SQLite statement waits for another connection's write lock, on every connection
+/// (sqlx's and the KV's, `InlineSqlite`).
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Page cache of a connection held for the process's life (`held_sqlite_options`, and the KV's
+/// `InlineSqlite`), in KiB.
+const HELD_CACHE_KIB: i64 = 8192;
+
 /// How long opening a connection, or waiting for one from the pool, may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -46,7 +54,7 @@ fn sqlite_options(sqlite: SqliteConnectOptions) -> SqliteConnectOptions {
     sqlite
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(5))
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
         .foreign_keys(true)
         // 64 MiB of page cache per connection (SQLite's default is 2 MB): a directory search
         // that scans the users table stays in memory.
@@ -55,13 +63,12 @@ fn sqlite_options(sqlite: SqliteConnectOptions) -> SqliteConnectOptions {
 
 /// A connection held for the process's life, for point reads (the token check's and login's
 /// lookups; the KV's connection, `InlineSqlite`, is set alike): the pool's settings with 8 MiB
-/// of page cache. With the pool's
-/// 64 MiB the KV's connection kept every page a login flood wrote (two rows a login, live for
-/// the code's lifetime), so the process grew by about 1 KiB a login up to 64 MiB. The pages
-/// these lookups reuse (the B-trees' upper levels, the newest rows) fit in 8 MiB; any other is
-/// a read from the file system's cache.
+/// of page cache. With the pool's 64 MiB the KV's connection kept every page a login flood
+/// wrote (two rows a login, live for the code's lifetime), so the process grew by about 1 KiB a
+/// login up to 64 MiB. The pages these lookups reuse (the B-trees' upper levels, the newest
+/// rows) fit in 8 MiB; any other is a read from the file system's cache.
 fn held_sqlite_options(sqlite: SqliteConnectOptions) -> SqliteConnectOptions {
-    sqlite_options(sqlite).pragma("cache_size", "-8192")
+    sqlite_options(sqlite).pragma("cache_size", format!("-{HELD_CACHE_KIB}"))
 }
 
 /// Applies every pending migration over a connection of its own, closed afterwards, so that no

@@ -9,7 +9,8 @@
 //! What keeps that from stalling a Tokio thread:
 //! - the connection's busy timeout is zero, so a statement that meets another connection's
 //!   write lock fails at once with SQLITE_BUSY, having changed nothing, and the job runs
-//!   again on the blocking pool, where it waits for the lock with the pool's busy timeout;
+//!   again on the blocking pool, where it waits for the lock with every connection's busy
+//!   timeout;
 //! - a job that finds the connection in use goes to the blocking pool too;
 //! - its own commits never checkpoint (`wal_autocheckpoint = 0`): SQLite would copy the WAL
 //!   into the database and fsync both within the commit that crosses the threshold. A
@@ -32,20 +33,14 @@ use std::{
 use rusqlite::{Connection, ErrorCode};
 use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 
+use super::{HELD_CACHE_KIB, SQLITE_BUSY_TIMEOUT};
 use crate::error::{AppError, AppResult};
-
-/// How long a job on the blocking pool waits for another connection's write lock, as sqlx's
-/// connections do (`db::connect`).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Writes between two checkpoints. SQLite's own default is a checkpoint once the WAL holds
 /// 1,000 pages; a KV write adds three or four (the row's page and its two indexes'), so this
 /// checkpoints about as often. The WAL starts over after a checkpoint that copied all of it,
 /// so it stays within a few MiB.
 const CHECKPOINT_EVERY: u64 = 128;
-
-/// Page cache of the connection, as a held sqlx connection's (`db::held_sqlite_options`).
-const CACHE_KIB: i64 = 8192;
 
 /// A SQLite connection that runs short jobs inline; see the module comment.
 pub struct InlineSqlite {
@@ -119,7 +114,7 @@ impl InlineSqlite {
         let connection = Arc::clone(&self.connection);
         tokio::task::spawn_blocking(move || {
             let mut connection = lock(&connection);
-            connection.busy_timeout(BUSY_TIMEOUT)?;
+            connection.busy_timeout(SQLITE_BUSY_TIMEOUT)?;
             let done = job(&mut connection);
             // The job's outcome stands whatever this says (it may have committed).
             if let Err(e) = connection.busy_timeout(Duration::ZERO) {
@@ -165,7 +160,7 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     connection.pragma_update(None, "journal_mode", "wal")?;
     connection.pragma_update(None, "synchronous", "normal")?;
     connection.pragma_update(None, "foreign_keys", true)?;
-    connection.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    connection.pragma_update(None, "cache_size", -HELD_CACHE_KIB)?;
     connection.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(connection)
 }
