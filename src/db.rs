@@ -3,6 +3,7 @@
 
 mod inline;
 mod reader;
+mod rows;
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use sea_orm::{
 pub use self::{
     inline::{InlineSqlite, Job},
     reader::Reader,
+    rows::Typed,
 };
 use crate::error::{AppError, AppResult};
 
@@ -22,8 +24,12 @@ use crate::error::{AppError, AppResult};
 /// (sqlx's and the KV's, `InlineSqlite`).
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Page cache of a connection held for the process's life (`held_sqlite_options`, and the KV's
-/// `InlineSqlite`), in KiB.
+/// Page cache of a SQLite connection held for the process's life (`InlineSqlite`: the KV's, and
+/// the readers of every request's token check and login lookup), in KiB. With the pool's 64 MiB
+/// the KV's connection kept every page a login flood wrote (two rows a login, live for the
+/// code's lifetime), so the process grew by about 1 KiB a login up to 64 MiB. The pages these
+/// point statements reuse (the B-trees' upper levels, the newest rows) fit in 8 MiB; any other
+/// is a read from the file system's cache.
 const HELD_CACHE_KIB: i64 = 8192;
 
 /// How long opening a connection, or waiting for one from the pool, may take.
@@ -59,16 +65,6 @@ fn sqlite_options(sqlite: SqliteConnectOptions) -> SqliteConnectOptions {
         // 64 MiB of page cache per connection (SQLite's default is 2 MB): a directory search
         // that scans the users table stays in memory.
         .pragma("cache_size", "-65536")
-}
-
-/// A connection held for the process's life, for point reads (the token check's and login's
-/// lookups; the KV's connection, `InlineSqlite`, is set alike): the pool's settings with 8 MiB
-/// of page cache. With the pool's 64 MiB the KV's connection kept every page a login flood
-/// wrote (two rows a login, live for the code's lifetime), so the process grew by about 1 KiB a
-/// login up to 64 MiB. The pages these lookups reuse (the B-trees' upper levels, the newest
-/// rows) fit in 8 MiB; any other is a read from the file system's cache.
-fn held_sqlite_options(sqlite: SqliteConnectOptions) -> SqliteConnectOptions {
-    sqlite_options(sqlite).pragma("cache_size", format!("-{HELD_CACHE_KIB}"))
 }
 
 /// Applies every pending migration over a connection of its own, closed afterwards, so that no
@@ -133,11 +129,13 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"))
             .and_then(|row| row.try_get_by_index::<i64>(0).ok());
-        let held = Reader::new(&url, DbBackend::Sqlite, 1)
-            .query_one_raw(Statement::from_string(DbBackend::Sqlite, "PRAGMA cache_size"))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .and_then(|row| row.try_get_by_index::<i64>(0).ok());
+        let reader = Reader::new(&url, DbBackend::Sqlite, 1).unwrap_or_else(|e| panic!("{e:?}"));
+        let read = Statement::from_string(DbBackend::Sqlite, "PRAGMA cache_size");
+        let held = reader.rows(read, vec![("cache_size", sea_orm::ColumnType::BigInteger)]).await;
+        let held = match held.unwrap_or_else(|e| panic!("{e:?}")).first().map(Vec::as_slice) {
+            Some([sea_orm::Value::BigInt(size)]) => *size,
+            other => panic!("{other:?}"),
+        };
         let inline = InlineSqlite::open(&url).unwrap_or_else(|e| panic!("{e:?}"));
         let inline = inline.run(Job::Read, |c| c.query_row("PRAGMA cache_size", [], |row| row.get::<_, i64>(0))).await;
         // Negative: KiB rather than pages.

@@ -78,7 +78,7 @@ impl Services {
             url,
             db.get_database_backend(),
             cores.min(settings.database_max_connections as usize),
-        ));
+        )?);
         let kv = build_kv(settings, &db, &clock).await?;
         let mailer = build_mailer(settings).await?;
         let sms = build_sms(settings).await?;

@@ -166,7 +166,7 @@ impl AuthService {
         captcha_token: Option<&str>,
         client: &ClientInfo,
     ) -> AppResult<LoginOutcome> {
-        let found = users::find_credentials(&*self.reader, email.as_str()).await?;
+        let found = users::read_credentials(&self.reader, email.as_str()).await?;
         let (user, hash) = match found {
             Some(c) => (Some(c.user), c.password_hash),
             None => (None, None),
@@ -524,7 +524,7 @@ impl AuthService {
     /// demoted admin's token loses its power at once.
     pub async fn authenticate(&self, access_token: &str) -> AppResult<(Principal, User)> {
         let principal = self.tokens.verify(access_token)?;
-        let standing = repo::session_standing(&*self.reader, principal.session_id, principal.user_id)
+        let standing = repo::read_session_standing(&self.reader, principal.session_id, principal.user_id)
             .await?
             .ok_or(AppError::Unauthenticated)?;
         if standing.revoked || !standing.user.is_active || self.clock.now() >= standing.expires_at {

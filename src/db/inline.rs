@@ -1,10 +1,12 @@
 //! A SQLite connection whose statements run on the calling thread, for the KV's point reads and
-//! writes (`kv::DatabaseKv`), which every login, code and rate limit goes through.
+//! writes (`kv::DatabaseKv`), which every login, code and rate limit goes through, and for the
+//! point reads on every request's path (`db::Reader`: the token check, a login's account).
 //!
 //! Why not sqlx: each sqlx statement is a hand-off to the connection's worker thread and back,
 //! two thread wake-ups that, during a login flood, are taken from the hashing threads (a login
-//! makes two KV calls). A point statement on a key in SQLite's page cache takes tens of
-//! microseconds, less than the two wake-ups, so here it runs where it is asked for.
+//! makes two KV calls and one account read). A point statement on a key in SQLite's page cache
+//! takes tens of microseconds, less than the two wake-ups, so here it runs where it is asked
+//! for.
 //!
 //! What keeps that from stalling a Tokio thread:
 //! - the connection's busy timeout is zero, so a statement that meets another connection's
@@ -30,7 +32,7 @@ use std::{
     time::Duration,
 };
 
-use rusqlite::{Connection, ErrorCode};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 
 use super::{HELD_CACHE_KIB, SQLITE_BUSY_TIMEOUT};
@@ -58,9 +60,39 @@ pub enum Job {
 impl InlineSqlite {
     /// Opens the database at sqlx's `url` (a file; already created and migrated).
     pub fn open(url: &str) -> AppResult<Self> {
+        Self::open_with(url, OpenFlags::default())
+    }
+
+    /// Opens the database at sqlx's `url` for reads only: a statement that writes fails.
+    pub fn open_read_only(url: &str) -> AppResult<Self> {
+        Self::open_with(url, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+    }
+
+    fn open_with(url: &str, flags: OpenFlags) -> AppResult<Self> {
         let options = SqliteConnectOptions::from_str(url).map_err(AppError::internal)?;
-        let connection = connect(options.get_filename()).map_err(AppError::internal)?;
+        let connection = connect(options.get_filename(), flags).map_err(AppError::internal)?;
         Ok(Self { connection: Arc::new(Mutex::new(connection)), writes: AtomicU64::new(0) })
+    }
+
+    /// Runs the read `job` on this thread on the first free one of `connections`, starting at
+    /// `first`; when none is free, or the database is busy, on the blocking pool on the
+    /// `first`, as [`InlineSqlite::run`] does.
+    pub async fn read_on_any<R, F>(connections: &[InlineSqlite], first: usize, mut job: F) -> AppResult<R>
+    where
+        R: Send + 'static,
+        F: FnMut(&mut Connection) -> rusqlite::Result<R> + Send + 'static,
+    {
+        let count = connections.len();
+        let Some(fallback) = connections.get(first % count.max(1)) else {
+            return Err(AppError::internal_msg("no SQLite connection to read on"));
+        };
+        for connection in (0..count).filter_map(|i| connections.get((first + i) % count)) {
+            job = match connection.try_here(job) {
+                Ok(done) => return done.map_err(AppError::internal),
+                Err(job) => job,
+            };
+        }
+        fallback.on_blocking_pool(job).await?.map_err(AppError::internal)
     }
 
     /// Runs `job` on the connection: on this thread when the connection is free and no other
@@ -118,7 +150,7 @@ impl InlineSqlite {
             let done = job(&mut connection);
             // The job's outcome stands whatever this says (it may have committed).
             if let Err(e) = connection.busy_timeout(Duration::ZERO) {
-                tracing::warn!(error = %e, "the KV's connection kept its busy timeout");
+                tracing::warn!(error = %e, "an inline SQLite connection kept its busy timeout");
             }
             done
         })
@@ -153,10 +185,15 @@ impl InlineSqlite {
 
 /// A connection with every connection's settings (`db::sqlite_options`): WAL, `synchronous =
 /// NORMAL`, foreign keys, and a held connection's page cache; no checkpoints of its own.
-fn connect(path: &Path) -> rusqlite::Result<Connection> {
-    let connection = Connection::open(path)?;
+fn connect(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
+    let connection = Connection::open_with_flags(path, flags)?;
     // Zero: SQLITE_BUSY at once, and the job goes to the blocking pool (`InlineSqlite::run`).
     connection.busy_timeout(Duration::ZERO)?;
+    if connection.is_readonly(rusqlite::MAIN_DB)? {
+        // A reader follows the file's journal mode (WAL, set by the writers) and writes nothing.
+        connection.pragma_update(None, "cache_size", -HELD_CACHE_KIB)?;
+        return Ok(connection);
+    }
     connection.pragma_update(None, "journal_mode", "wal")?;
     connection.pragma_update(None, "synchronous", "normal")?;
     connection.pragma_update(None, "foreign_keys", true)?;

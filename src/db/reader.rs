@@ -4,166 +4,207 @@
 //! Sync/ReadyForQuery exchange with PostgreSQL. sqlx 0.9 has no setting to skip that ping;
 //! these connections never go back to a pool, so they are never pinged.
 //!
+//! On SQLite they are not sqlx's at all: each read runs on the request's own thread
+//! (`InlineSqlite`, no hand-off to a worker thread), and its rows come back as sea-orm's proxy
+//! rows (`db::rows`), so the queries and models stay sea-orm's. Only point reads go through
+//! here (by primary key or unique index), which take microseconds.
+//!
 //! Only single statements that read go through here, never a transaction, so a request
 //! cancelled halfway leaves nothing open: sqlx drains a PostgreSQL connection's pending answers
-//! before its next statement, and resets a SQLite statement when its iterator drops. A
+//! before its next statement, and a SQLite read always runs to its end. A PostgreSQL
 //! connection that fails is dropped; a read that failed on a connection opened earlier runs
 //! once more on a new one, so a database restart costs the requests after it nothing.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sea_orm::{
-    ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr, Statement,
-    sqlx::{
-        self, ConnectOptions as _, PgConnection, SqliteConnection, postgres::PgConnectOptions,
-        sqlite::SqliteConnectOptions,
-    },
+    DbBackend, DbErr, EntityTrait, QueryResult, RuntimeErr, Statement, TryIntoModel, Value,
+    sqlx::{self, ConnectOptions as _, PgConnection, postgres::PgConnectOptions},
 };
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::Mutex;
 
+use super::{
+    InlineSqlite,
+    rows::{self, Typed},
+};
+use crate::error::{AppError, AppResult};
+
 /// A few held connections for reads, used in turns; see the module comment.
 pub struct Reader {
     backend: DbBackend,
-    url: String,
-    /// Each slot holds one connection, opened at first use and again after a failure. A read
-    /// takes a free slot, starting from the next in turn, or waits for that one.
-    slots: Box<[Mutex<Option<Held>>]>,
+    connections: Connections,
     next: AtomicUsize,
 }
 
-enum Held {
-    Sqlite(SqliteConnection),
-    Postgres(PgConnection),
+enum Connections {
+    /// Read on the calling thread (`InlineSqlite`), opened read-only at start.
+    Sqlite(Box<[InlineSqlite]>),
+    /// Each slot holds one connection, opened at first use and again after a failure. A read
+    /// takes a free slot, starting from the next in turn, or waits for that one.
+    Postgres { url: String, slots: Box<[Mutex<Option<PgConnection>>]> },
 }
 
 impl Reader {
-    /// A reader of `connections` connections (at least one) to `url`, a database of `backend`,
-    /// each opened at its first use.
-    pub fn new(url: &str, backend: DbBackend, connections: usize) -> Self {
-        let slots = (0..connections.max(1)).map(|_| Mutex::new(None)).collect();
-        Self { backend, url: url.to_owned(), slots, next: AtomicUsize::new(0) }
-    }
-
-    /// A new connection with a held connection's settings, within the pool's connect timeout,
-    /// opened read-only: a statement that writes fails even when it comes as a query.
-    async fn open(&self) -> Result<Held, sqlx::Error> {
-        let connecting = async {
-            Ok(match self.backend {
-                DbBackend::Sqlite => {
-                    let options: SqliteConnectOptions = self.url.parse()?;
-                    let options = super::held_sqlite_options(options).read_only(true);
-                    Held::Sqlite(options.disable_statement_logging().connect().await?)
-                }
-                _ => {
-                    let options: PgConnectOptions = self.url.parse()?;
-                    let options = options.options([("default_transaction_read_only", "on")]);
-                    Held::Postgres(options.disable_statement_logging().connect().await?)
-                }
-            })
-        };
-        let timed_out = || sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "connecting timed out"));
-        tokio::time::timeout(super::CONNECT_TIMEOUT, connecting).await.unwrap_or_else(|_| Err(timed_out()))
-    }
-
-    async fn fetch_all(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        // A free slot if there is one, starting from the next in turn; else wait for that one.
-        let turn = self.next.fetch_add(1, Ordering::Relaxed);
-        let free = (0..self.slots.len()).find_map(|i| self.slots.get((turn + i) % self.slots.len())?.try_lock().ok());
-        let mut held = match free {
-            Some(held) => held,
-            None => match self.slots.get(turn % self.slots.len()) {
-                Some(slot) => slot.lock().await,
-                None => return Err(DbErr::Custom("a reader without connections".into())),
-            },
-        };
-        let failed = |error: sqlx::Error| DbErr::Query(RuntimeErr::SqlxError(error.into()));
-        // A connection that sat in its slot may have died meanwhile (a database restart, a
-        // server's idle timeout): a read is safe to run twice, so it runs once more on a new
-        // connection before the request sees an error.
-        let mut attempts = if held.is_some() { 2 } else { 1 };
-        loop {
-            attempts -= 1;
-            if held.is_none() {
-                *held = Some(self.open().await.map_err(failed)?);
+    /// A reader of `connections` connections (at least one) to `url`, a database of `backend`:
+    /// on SQLite opened now (the file is created and migrated), on PostgreSQL at first use.
+    ///
+    /// Errors: INTERNAL when a SQLite connection cannot be opened.
+    pub fn new(url: &str, backend: DbBackend, connections: usize) -> AppResult<Self> {
+        let count = connections.max(1);
+        let connections = match backend {
+            DbBackend::Sqlite => {
+                Connections::Sqlite((0..count).map(|_| InlineSqlite::open_read_only(url)).collect::<AppResult<_>>()?)
             }
-            let Some(connection) = held.as_mut() else { return Err(DbErr::Custom("no reader connection".into())) };
-            // The connection stays in its slot while the statement runs: a request cancelled
-            // halfway leaves it there, and its next statement first reads what this one left.
-            match run(connection, &statement).await {
-                Ok(rows) => return Ok(rows),
-                Err(error) => {
-                    *held = None;
-                    if attempts == 0 {
-                        return Err(failed(error));
-                    }
-                }
-            }
-        }
+            _ => Connections::Postgres { url: url.to_owned(), slots: (0..count).map(|_| Mutex::new(None)).collect() },
+        };
+        Ok(Self { backend, connections, next: AtomicUsize::new(0) })
     }
-}
 
-/// Runs `statement` on `connection` and collects its rows.
-async fn run(connection: &mut Held, statement: &Statement) -> Result<Vec<QueryResult>, sqlx::Error> {
-    let values = SqlxValues(statement.values.clone().unwrap_or(sea_orm::Values(Vec::new())));
-    let sql = sqlx::AssertSqlSafe(statement.sql.as_str());
-    Ok(match connection {
-        Held::Sqlite(connection) => {
-            sqlx::query_with(sql, values).fetch_all(connection).await?.into_iter().map(QueryResult::from).collect()
-        }
-        Held::Postgres(connection) => {
-            sqlx::query_with(sql, values).fetch_all(connection).await?.into_iter().map(QueryResult::from).collect()
-        }
-    })
-}
-
-/// Reads only: sea-orm's queries (`find`, `find_by_statement`) run on it; a write is refused.
-#[async_trait::async_trait]
-impl ConnectionTrait for Reader {
-    fn get_database_backend(&self) -> DbBackend {
+    /// The backend the statements are built for.
+    pub fn backend(&self) -> DbBackend {
         self.backend
     }
 
-    async fn execute_raw(&self, _: Statement) -> Result<ExecResult, DbErr> {
-        Err(DbErr::Custom("the reader's connections do not write".into()))
+    /// The rows of `statement` (a query built for [`Reader::backend`]), each as `E`'s model
+    /// followed by its `extra` columns (named in the statement, with the types to read them as).
+    ///
+    /// Errors: INTERNAL when the database fails or a column does not read as its type.
+    pub async fn models<E>(&self, statement: Statement, extra: &[Typed]) -> AppResult<Vec<(E::Model, Vec<Value>)>>
+    where
+        E: EntityTrait,
+        E::ActiveModel: TryIntoModel<E::Model>,
+    {
+        let mut columns = rows::columns::<E>();
+        let width = columns.len();
+        columns.extend_from_slice(extra);
+        let rows = self.rows(statement, columns).await?;
+        rows.into_iter()
+            .map(|mut values| {
+                let extra = values.split_off(width);
+                Ok((rows::model::<E>(values).map_err(AppError::internal)?, extra))
+            })
+            .collect()
     }
 
-    async fn execute_unprepared(&self, _: &str) -> Result<ExecResult, DbErr> {
-        Err(DbErr::Custom("the reader's connections do not write".into()))
+    /// The rows of `statement`, each as its `columns` read as their types, in order.
+    pub async fn rows(&self, statement: Statement, columns: Vec<Typed>) -> AppResult<Vec<Vec<Value>>> {
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        let values = statement.values.map(|values| values.0).unwrap_or_default();
+        match &self.connections {
+            Connections::Sqlite(connections) => {
+                let sql = statement.sql;
+                let read =
+                    move |connection: &mut rusqlite::Connection| rows::query(connection, &sql, &values, &columns);
+                InlineSqlite::read_on_any(connections, turn, read).await
+            }
+            Connections::Postgres { url, slots } => {
+                let read = |row: &QueryResult| {
+                    columns.iter().map(|(name, ty)| rows::read_postgres(row, name, ty)).collect::<Result<Vec<_>, _>>()
+                };
+                let found = fetch_all_postgres(url, slots, turn, &statement.sql, values).await;
+                found.and_then(|found| found.iter().map(read).collect()).map_err(AppError::internal)
+            }
+        }
     }
+}
 
-    async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
-        Ok(self.fetch_all(statement).await?.into_iter().next())
-    }
+/// A new connection with a held connection's settings, within the pool's connect timeout,
+/// opened read-only: a statement that writes fails even when it comes as a query.
+async fn open(url: &str) -> Result<PgConnection, sqlx::Error> {
+    let connecting = async {
+        let options: PgConnectOptions = url.parse()?;
+        let options = options.options([("default_transaction_read_only", "on")]);
+        options.disable_statement_logging().connect().await
+    };
+    let timed_out = || sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "connecting timed out"));
+    tokio::time::timeout(super::CONNECT_TIMEOUT, connecting).await.unwrap_or_else(|_| Err(timed_out()))
+}
 
-    async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.fetch_all(statement).await
+async fn fetch_all_postgres(
+    url: &str,
+    slots: &[Mutex<Option<PgConnection>>],
+    turn: usize,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Vec<QueryResult>, DbErr> {
+    // A free slot if there is one, starting from the next in turn; else wait for that one.
+    let free = (0..slots.len()).find_map(|i| slots.get((turn + i) % slots.len())?.try_lock().ok());
+    let mut held = match free {
+        Some(held) => held,
+        None => match slots.get(turn % slots.len()) {
+            Some(slot) => slot.lock().await,
+            None => return Err(DbErr::Custom("a reader without connections".into())),
+        },
+    };
+    let failed = |error: sqlx::Error| DbErr::Query(RuntimeErr::SqlxError(error.into()));
+    // A connection that sat in its slot may have died meanwhile (a database restart, a
+    // server's idle timeout): a read is safe to run twice, so it runs once more on a new
+    // connection before the request sees an error.
+    let mut attempts = if held.is_some() { 2 } else { 1 };
+    loop {
+        attempts -= 1;
+        if held.is_none() {
+            *held = Some(open(url).await.map_err(failed)?);
+        }
+        let Some(connection) = held.as_mut() else { return Err(DbErr::Custom("no reader connection".into())) };
+        // The connection stays in its slot while the statement runs: a request cancelled
+        // halfway leaves it there, and its next statement first reads what this one left.
+        match run(connection, sql, &values).await {
+            Ok(rows) => return Ok(rows),
+            Err(error) => {
+                *held = None;
+                if attempts == 0 {
+                    return Err(failed(error));
+                }
+            }
+        }
     }
+}
+
+/// Runs `sql` with `values` on `connection` and collects its rows.
+async fn run(connection: &mut PgConnection, sql: &str, values: &[Value]) -> Result<Vec<QueryResult>, sqlx::Error> {
+    let values = SqlxValues(sea_orm::Values(values.to_vec()));
+    let sql = sqlx::AssertSqlSafe(sql);
+    Ok(sqlx::query_with(sql, values).fetch_all(connection).await?.into_iter().map(QueryResult::from).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
+    use sea_orm::{ColumnType, ConnectionTrait as _};
+
     use super::*;
 
-    /// A reader on a fresh, migrated SQLite file (its connections do not create one), and one
-    /// on PostgreSQL when IDGATE_TEST_DATABASE_URL names a server.
-    async fn readers(dir: &tempfile::TempDir) -> Vec<Reader> {
+    /// A fresh, migrated SQLite file (the reader's connections do not create one), and a
+    /// PostgreSQL server's URL when IDGATE_TEST_DATABASE_URL names one.
+    async fn urls(dir: &tempfile::TempDir) -> Vec<(String, DbBackend)> {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("reader.db").display());
         super::super::migrate(&url).await.unwrap_or_else(|e| panic!("{e:?}"));
-        let mut readers = vec![Reader::new(&url, DbBackend::Sqlite, 1)];
+        let mut urls = vec![(url, DbBackend::Sqlite)];
         if let Ok(url) = std::env::var("IDGATE_TEST_DATABASE_URL") {
-            readers.push(Reader::new(&url, DbBackend::Postgres, 1));
+            urls.push((url, DbBackend::Postgres));
         }
-        readers
+        urls
+    }
+
+    async fn readers(dir: &tempfile::TempDir) -> Vec<Reader> {
+        let urls = urls(dir).await.into_iter();
+        urls.map(|(url, backend)| Reader::new(&url, backend, 1).unwrap_or_else(|e| panic!("{e:?}"))).collect()
+    }
+
+    fn statement(reader: &Reader, sql: &str) -> Statement {
+        Statement::from_string(reader.backend, sql)
     }
 
     /// `sql`'s one row's `n`.
     async fn number(reader: &Reader, sql: &str) -> i64 {
-        let statement = Statement::from_string(reader.backend, sql);
-        let rows = reader.query_all_raw(statement).await.unwrap_or_else(|e| panic!("{e}"));
-        rows.first().and_then(|row| row.try_get::<i64>("", "n").ok()).unwrap_or_else(|| panic!("no number from {sql}"))
+        let rows = reader.rows(statement(reader, sql), vec![("n", ColumnType::BigInteger)]).await;
+        match rows.unwrap_or_else(|e| panic!("{e:?}")).first().map(Vec::as_slice) {
+            Some([Value::BigInt(Some(n))]) => *n,
+            other => panic!("no number from {sql}: {other:?}"),
+        }
     }
 
     #[tokio::test]
@@ -180,12 +221,16 @@ mod tests {
                 }
                 _ => "SELECT 7::BIGINT AS n FROM pg_sleep(0.1)",
             };
-            // Polled once (the statement is sent), then dropped before any answer.
+            // Polled once (on PostgreSQL the statement is sent; on SQLite it runs to its end
+            // there and then), then dropped.
             let cut = tokio::time::timeout(
                 Duration::ZERO,
-                reader.query_all_raw(Statement::from_string(reader.backend, slow)),
+                reader.rows(statement(&reader, slow), vec![("n", ColumnType::BigInteger)]),
             );
-            assert!(cut.await.is_err(), "the read was cut off");
+            let cut = cut.await;
+            if reader.backend == DbBackend::Postgres {
+                assert!(cut.is_err(), "the read was cut off");
+            }
             // The next reads get their own answers, not what the cut one left behind.
             assert_eq!(number(&reader, "SELECT CAST(2 AS BIGINT) AS n").await, 2);
             assert_eq!(number(&reader, "SELECT CAST(3 AS BIGINT) AS n").await, 3);
@@ -198,7 +243,7 @@ mod tests {
     #[tokio::test]
     async fn a_read_on_a_connection_the_server_closed_runs_again_on_a_new_one() {
         let Ok(url) = std::env::var("IDGATE_TEST_DATABASE_URL") else { return };
-        let reader = Reader::new(&url, DbBackend::Postgres, 1);
+        let reader = Reader::new(&url, DbBackend::Postgres, 1).unwrap_or_else(|e| panic!("{e:?}"));
         const BACKEND: &str = "SELECT CAST(pg_backend_pid() AS BIGINT) AS n";
         let first = number(&reader, BACKEND).await;
         let admin = sea_orm::Database::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
@@ -221,13 +266,11 @@ mod tests {
     async fn a_reader_refuses_to_write() {
         let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
         for reader in readers(&dir).await {
-            let insert = Statement::from_string(reader.backend, "CREATE TABLE written (x INTEGER)");
-            assert!(reader.execute_raw(insert.clone()).await.is_err());
-            assert!(reader.execute_unprepared("CREATE TABLE written (x INTEGER)").await.is_err());
             // A write sent as a query meets a read-only connection.
-            assert!(reader.query_all_raw(insert).await.is_err(), "{:?} ran a write", reader.backend);
+            let create = statement(&reader, "CREATE TABLE written (x INTEGER)");
+            assert!(reader.rows(create, Vec::new()).await.is_err(), "{:?} ran a write", reader.backend);
             let tables = "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM (SELECT 1 FROM written) AS t";
-            assert!(reader.query_all_raw(Statement::from_string(reader.backend, tables)).await.is_err(), "no table");
+            assert!(reader.rows(statement(&reader, tables), Vec::new()).await.is_err(), "no table");
         }
     }
 }

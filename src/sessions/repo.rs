@@ -6,13 +6,14 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, JoinType, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, RelationTrait, Statement, Value,
+    ColumnTrait, ColumnType, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, JoinType, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, RelationTrait, Statement, Value,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
 
 use crate::{
+    db::{Reader, Typed},
     domain::{Session, User, UserId},
     entity::{sessions, users},
     error::{AppError, AppResult},
@@ -58,6 +59,28 @@ pub async fn session_standing(db: &impl ConnectionTrait, id: Uuid, user: UserId)
         expires_at: row.session_expires_at,
         user: crate::users::repo::to_user(row.user),
     }))
+}
+
+/// [`session_standing`] on the held connections of every request's path (the token check).
+pub async fn read_session_standing(reader: &Reader, id: Uuid, user: UserId) -> AppResult<Option<SessionStanding>> {
+    const SESSION: [Typed; 2] = [
+        ("session_revoked_at", ColumnType::TimestampWithTimeZone),
+        ("session_expires_at", ColumnType::TimestampWithTimeZone),
+    ];
+    let statement = standing_statement(reader.backend(), id, user);
+    let Some((user, session)) = reader.models::<users::Entity>(statement, &SESSION).await?.into_iter().next() else {
+        return Ok(None);
+    };
+    match session.as_slice() {
+        [Value::ChronoDateTimeUtc(revoked_at), Value::ChronoDateTimeUtc(Some(expires_at))] => {
+            Ok(Some(SessionStanding {
+                revoked: revoked_at.is_some(),
+                expires_at: *expires_at,
+                user: crate::users::repo::to_user(user),
+            }))
+        }
+        _ => Err(AppError::internal_msg("a session without an end")),
+    }
 }
 
 /// The statement of [`session_standing`]. Every authenticated request runs it, and building it

@@ -4,12 +4,13 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+    QueryTrait, Select,
 };
 use uuid::Uuid;
 
 use crate::domain::{Gender, ProfileChanges, Role, User, UserId};
 use crate::{
-    db::{unique_row, unique_violation},
+    db::{Reader, unique_row, unique_violation},
     entity::users,
     error::{AppError, AppResult},
 };
@@ -84,11 +85,22 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: UserId) -> AppResult<Opti
 }
 
 pub async fn find_credentials(db: &impl ConnectionTrait, email: &str) -> AppResult<Option<Credentials>> {
-    let row = unique_row(users::Entity::find().filter(users::Column::Email.eq(email)), db).await?;
-    Ok(row.map(|row| {
-        let password_hash = row.password_hash.clone();
-        Credentials { user: to_user(row), password_hash }
-    }))
+    Ok(unique_row(by_email(email), db).await?.map(credentials))
+}
+
+/// [`find_credentials`] on the held connections of every request's path (a login's lookup).
+pub async fn read_credentials(reader: &Reader, email: &str) -> AppResult<Option<Credentials>> {
+    let rows = reader.models::<users::Entity>(by_email(email).build(reader.backend()), &[]).await?;
+    Ok(rows.into_iter().next().map(|(row, _)| credentials(row)))
+}
+
+fn by_email(email: &str) -> Select<users::Entity> {
+    users::Entity::find().filter(users::Column::Email.eq(email))
+}
+
+fn credentials(row: users::Model) -> Credentials {
+    let password_hash = row.password_hash.clone();
+    Credentials { user: to_user(row), password_hash }
 }
 
 /// Whether an account has `email` (stored lowercased, as `Email` parses it).
@@ -413,4 +425,95 @@ pub async fn count_active_superusers(db: &impl ConnectionTrait) -> AppResult<u64
         .await
         .map_err(AppError::internal)?;
     Ok(ids.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+    use sea_orm::{ConnectionTrait as _, DbBackend};
+
+    use super::*;
+    use crate::db;
+
+    /// A fresh SQLite file, and a new database on the PostgreSQL server that
+    /// IDGATE_TEST_DATABASE_URL names, if it names one.
+    async fn databases(dir: &tempfile::TempDir) -> Vec<(String, DbBackend)> {
+        let mut databases =
+            vec![(format!("sqlite://{}?mode=rwc", dir.path().join("users.db").display()), DbBackend::Sqlite)];
+        if let Ok(base) = std::env::var("IDGATE_TEST_DATABASE_URL") {
+            let name = format!("idgate_users_{}", Uuid::new_v4().simple());
+            let admin = sea_orm::Database::connect(&base).await.unwrap_or_else(|e| panic!("{e}"));
+            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap_or_else(|e| panic!("{e}"));
+            let (server, _) = base.rsplit_once('/').unwrap_or((&base, ""));
+            databases.push((format!("{server}/{name}"), DbBackend::Postgres));
+        }
+        databases
+    }
+
+    /// The reader of every request's path decodes rows itself on SQLite (`db::Reader`): every
+    /// column of an account, set and unset, reads back as sea-orm reads it.
+    #[tokio::test]
+    async fn an_account_reads_back_as_sea_orm_reads_it() {
+        let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+        for (url, backend) in databases(&dir).await {
+            db::migrate(&url).await.unwrap_or_else(|e| panic!("{e:?}"));
+            let db = db::connect(&url, 1).await.unwrap_or_else(|e| panic!("{e:?}"));
+            let reader = Reader::new(&url, backend, 1).unwrap_or_else(|e| panic!("{e:?}"));
+            let now = Utc::now();
+            let full = users::ActiveModel {
+                id: Set(Uuid::new_v4()),
+                email: Set(Some(format!("{}@example.com", Uuid::new_v4()))),
+                username: Set(Some(format!("r{}", Uuid::new_v4().simple()))),
+                password_hash: Set(Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into())),
+                first_name: Set(Some("Zoë".into())),
+                last_name: Set(Some("O'Brien".into())),
+                phone: Set(Some("+34600000000".into())),
+                date_of_birth: Set(NaiveDate::from_ymd_opt(1990, 2, 28)),
+                gender: Set(Some("FEMALE".into())),
+                avatar: Set(Some("avatars/a.png".into())),
+                locale: Set(Some("es".into())),
+                role: Set("ADMIN".into()),
+                is_active: Set(false),
+                email_verified_at: Set(Some(now)),
+                phone_verified_at: Set(Some(now - chrono::Duration::days(1))),
+                failed_login_count: Set(3),
+                locked_until: Set(Some(now + chrono::Duration::minutes(15))),
+                last_login_at: Set(Some(now - chrono::Duration::hours(2))),
+                created_at: Set(now - chrono::Duration::days(30)),
+                updated_at: Set(now),
+            };
+            let sparse = users::ActiveModel {
+                id: Set(Uuid::new_v4()),
+                email: Set(None),
+                username: Set(None),
+                password_hash: Set(None),
+                first_name: Set(None),
+                last_name: Set(None),
+                phone: Set(None),
+                date_of_birth: Set(None),
+                gender: Set(None),
+                avatar: Set(None),
+                locale: Set(None),
+                role: Set("USER".into()),
+                is_active: Set(true),
+                email_verified_at: Set(None),
+                phone_verified_at: Set(None),
+                failed_login_count: Set(0),
+                locked_until: Set(None),
+                last_login_at: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            };
+            for row in [full, sparse] {
+                let written = row.insert(&db).await.unwrap_or_else(|e| panic!("{e}"));
+                let select = users::Entity::find_by_id(written.id);
+                let by_sea_orm = select.clone().one(&db).await.unwrap_or_else(|e| panic!("{e}"));
+                let read = reader.models::<users::Entity>(select.build(backend), &[]).await;
+                let read: Vec<_> =
+                    read.unwrap_or_else(|e| panic!("{e:?}")).into_iter().map(|(model, _)| model).collect();
+                assert_eq!(read, by_sea_orm.into_iter().collect::<Vec<_>>(), "{backend:?}");
+                assert_eq!(read.first(), Some(&written), "{backend:?}");
+            }
+        }
+    }
 }
