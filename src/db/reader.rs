@@ -18,7 +18,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sea_orm::{
-    DbBackend, DbErr, EntityTrait, QueryResult, RuntimeErr, Statement, TryIntoModel, Value,
+    DbBackend, DbErr, EntityTrait, FromQueryResult as _, QueryResult, RuntimeErr, Statement, TryIntoModel, Value,
     sqlx::{self, ConnectOptions as _, PgConnection, postgres::PgConnectOptions},
 };
 use sea_query_sqlx::SqlxValues;
@@ -75,6 +75,20 @@ impl Reader {
         E: EntityTrait,
         E::ActiveModel: TryIntoModel<E::Model>,
     {
+        if let Connections::Postgres { url, slots } = &self.connections {
+            // sqlx's rows: sea-orm decodes the model itself.
+            let turn = self.next.fetch_add(1, Ordering::Relaxed);
+            let values = statement.values.map(|values| values.0).unwrap_or_default();
+            let found =
+                fetch_all_postgres(url, slots, turn, &statement.sql, values).await.map_err(AppError::internal)?;
+            let read = |row: &QueryResult| -> Result<_, DbErr> {
+                let model = E::Model::from_query_result(row, "")?;
+                let extra =
+                    extra.iter().map(|(name, ty)| rows::read_postgres(row, name, ty)).collect::<Result<_, _>>()?;
+                Ok((model, extra))
+            };
+            return found.iter().map(read).collect::<Result<_, _>>().map_err(AppError::internal);
+        }
         let mut columns = rows::columns::<E>();
         let width = columns.len();
         columns.extend_from_slice(extra);
