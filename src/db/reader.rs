@@ -5,9 +5,9 @@
 //! these connections never go back to a pool, so they are never pinged.
 //!
 //! On SQLite they are not sqlx's at all: each read runs on the request's own thread
-//! (`InlineSqlite`, no hand-off to a worker thread), and its rows come back as sea-orm's proxy
-//! rows (`db::rows`), so the queries and models stay sea-orm's. Only point reads go through
-//! here (by primary key or unique index), which take microseconds.
+//! (`InlineSqlite`, no hand-off to a worker thread), and `db::rows` decodes its rows into
+//! sea-orm's models, so the queries and models stay sea-orm's. Only point reads go through here
+//! (by primary key or unique index), which take microseconds.
 //!
 //! Only single statements that read go through here, never a transaction, so a request
 //! cancelled halfway leaves nothing open: sqlx drains a PostgreSQL connection's pending answers
