@@ -16,7 +16,7 @@ use sea_orm::{
 pub use self::{
     inline::{InlineSqlite, Job},
     reader::Reader,
-    rows::Typed,
+    rows::{ModelColumns, Typed},
 };
 use crate::error::{AppError, AppResult};
 
@@ -131,7 +131,7 @@ mod tests {
             .and_then(|row| row.try_get_by_index::<i64>(0).ok());
         let reader = Reader::new(&url, DbBackend::Sqlite, 1).unwrap_or_else(|e| panic!("{e:?}"));
         let read = Statement::from_string(DbBackend::Sqlite, "PRAGMA cache_size");
-        let held = reader.rows(read, vec![("cache_size", sea_orm::ColumnType::BigInteger)]).await;
+        let held = reader.rows(read, vec![("cache_size", sea_orm::ColumnType::BigInteger)].into()).await;
         let held = match held.unwrap_or_else(|e| panic!("{e:?}")).first().map(Vec::as_slice) {
             Some([sea_orm::Value::BigInt(size)]) => *size,
             other => panic!("{other:?}"),

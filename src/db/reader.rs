@@ -15,7 +15,10 @@
 //! connection that fails is dropped; a read that failed on a connection opened earlier runs
 //! once more on a new one, so a database restart costs the requests after it nothing.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
 
 use sea_orm::{
     DbBackend, DbErr, EntityTrait, FromQueryResult as _, QueryResult, RuntimeErr, Statement, TryIntoModel, Value,
@@ -26,7 +29,7 @@ use tokio::sync::Mutex;
 
 use super::{
     InlineSqlite,
-    rows::{self, Typed},
+    rows::{self, ModelColumns, Typed},
 };
 use crate::error::{AppError, AppResult};
 
@@ -67,60 +70,65 @@ impl Reader {
     }
 
     /// The rows of `statement` (a query built for [`Reader::backend`]), each as `E`'s model
-    /// followed by its `extra` columns (named in the statement, with the types to read them as).
+    /// followed by the values of `columns`' extra ones.
     ///
     /// Errors: INTERNAL when the database fails or a column does not read as its type.
-    pub async fn models<E>(&self, statement: Statement, extra: &[Typed]) -> AppResult<Vec<(E::Model, Vec<Value>)>>
+    pub async fn models<E>(
+        &self,
+        statement: Statement,
+        columns: &ModelColumns<E>,
+    ) -> AppResult<Vec<(E::Model, Vec<Value>)>>
     where
         E: EntityTrait,
         E::ActiveModel: TryIntoModel<E::Model>,
     {
-        if let Connections::Postgres { url, slots } = &self.connections {
+        let models: Result<Vec<_>, DbErr> = match self.fetch(statement, columns.all()).await? {
+            Found::Sqlite(found) => found.into_iter().map(|values| columns.split(values)).collect(),
             // sqlx's rows: sea-orm decodes the model itself.
-            let turn = self.next.fetch_add(1, Ordering::Relaxed);
-            let values = statement.values.map(|values| values.0).unwrap_or_default();
-            let found =
-                fetch_all_postgres(url, slots, turn, &statement.sql, values).await.map_err(AppError::internal)?;
-            let read = |row: &QueryResult| -> Result<_, DbErr> {
-                let model = E::Model::from_query_result(row, "")?;
-                let extra =
-                    extra.iter().map(|(name, ty)| rows::read_postgres(row, name, ty)).collect::<Result<_, _>>()?;
-                Ok((model, extra))
-            };
-            return found.iter().map(read).collect::<Result<_, _>>().map_err(AppError::internal);
-        }
-        let mut columns = rows::columns::<E>();
-        let width = columns.len();
-        columns.extend_from_slice(extra);
-        let rows = self.rows(statement, columns).await?;
-        rows.into_iter()
-            .map(|mut values| {
-                let extra = values.split_off(width);
-                Ok((rows::model::<E>(values).map_err(AppError::internal)?, extra))
-            })
-            .collect()
+            Found::Postgres(found) => found
+                .iter()
+                .map(|row| Ok((E::Model::from_query_result(row, "")?, rows::read_postgres(row, columns.extra())?)))
+                .collect(),
+        };
+        models.map_err(AppError::internal)
     }
 
     /// The rows of `statement`, each as its `columns` read as their types, in order.
-    pub async fn rows(&self, statement: Statement, columns: Vec<Typed>) -> AppResult<Vec<Vec<Value>>> {
+    pub async fn rows(&self, statement: Statement, columns: Arc<[Typed]>) -> AppResult<Vec<Vec<Value>>> {
+        match self.fetch(statement, &columns).await? {
+            Found::Sqlite(found) => Ok(found),
+            Found::Postgres(found) => found
+                .iter()
+                .map(|row| rows::read_postgres(row, &columns))
+                .collect::<Result<_, _>>()
+                .map_err(AppError::internal),
+        }
+    }
+
+    /// Runs `statement` on the next connection in turn; on SQLite its rows are read as
+    /// `columns` there and then.
+    async fn fetch(&self, statement: Statement, columns: &Arc<[Typed]>) -> AppResult<Found> {
         let turn = self.next.fetch_add(1, Ordering::Relaxed);
         let values = statement.values.map(|values| values.0).unwrap_or_default();
         match &self.connections {
             Connections::Sqlite(connections) => {
-                let sql = statement.sql;
+                let (sql, columns) = (statement.sql, Arc::clone(columns));
                 let read =
                     move |connection: &mut rusqlite::Connection| rows::query(connection, &sql, &values, &columns);
-                InlineSqlite::read_on_any(connections, turn, read).await
+                Ok(Found::Sqlite(InlineSqlite::read_on_any(connections, turn, read).await?))
             }
             Connections::Postgres { url, slots } => {
-                let read = |row: &QueryResult| {
-                    columns.iter().map(|(name, ty)| rows::read_postgres(row, name, ty)).collect::<Result<Vec<_>, _>>()
-                };
-                let found = fetch_all_postgres(url, slots, turn, &statement.sql, values).await;
-                found.and_then(|found| found.iter().map(read).collect()).map_err(AppError::internal)
+                let rows = fetch_all_postgres(url, slots, turn, &statement.sql, values).await;
+                Ok(Found::Postgres(rows.map_err(AppError::internal)?))
             }
         }
     }
+}
+
+/// A read's rows: already typed on SQLite, sqlx's on PostgreSQL.
+enum Found {
+    Sqlite(Vec<Vec<Value>>),
+    Postgres(Vec<QueryResult>),
 }
 
 /// A new connection with a held connection's settings, within the pool's connect timeout,
@@ -214,7 +222,7 @@ mod tests {
 
     /// `sql`'s one row's `n`.
     async fn number(reader: &Reader, sql: &str) -> i64 {
-        let rows = reader.rows(statement(reader, sql), vec![("n", ColumnType::BigInteger)]).await;
+        let rows = reader.rows(statement(reader, sql), vec![("n", ColumnType::BigInteger)].into()).await;
         match rows.unwrap_or_else(|e| panic!("{e:?}")).first().map(Vec::as_slice) {
             Some([Value::BigInt(Some(n))]) => *n,
             other => panic!("no number from {sql}: {other:?}"),
@@ -239,7 +247,7 @@ mod tests {
             // there and then), then dropped.
             let cut = tokio::time::timeout(
                 Duration::ZERO,
-                reader.rows(statement(&reader, slow), vec![("n", ColumnType::BigInteger)]),
+                reader.rows(statement(&reader, slow), vec![("n", ColumnType::BigInteger)].into()),
             );
             let cut = cut.await;
             if reader.backend == DbBackend::Postgres {
@@ -282,9 +290,9 @@ mod tests {
         for reader in readers(&dir).await {
             // A write sent as a query meets a read-only connection.
             let create = statement(&reader, "CREATE TABLE written (x INTEGER)");
-            assert!(reader.rows(create, Vec::new()).await.is_err(), "{:?} ran a write", reader.backend);
+            assert!(reader.rows(create, Vec::new().into()).await.is_err(), "{:?} ran a write", reader.backend);
             let tables = "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM (SELECT 1 FROM written) AS t";
-            assert!(reader.rows(statement(&reader, tables), Vec::new()).await.is_err(), "no table");
+            assert!(reader.rows(statement(&reader, tables), Vec::new().into()).await.is_err(), "no table");
         }
     }
 }

@@ -8,6 +8,8 @@
 //! 3339 text, a date as `YYYY-MM-DD`, a boolean as 0 or 1. A column of a type not listed here,
 //! or stored in another form, is an error, never a guess.
 
+use std::{marker::PhantomData, sync::Arc};
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use rusqlite::{
     Connection, Error,
@@ -22,21 +24,47 @@ use uuid::Uuid;
 /// A column of a result: its name and the type its value is read as.
 pub type Typed = (&'static str, ColumnType);
 
-/// `E`'s columns, typed as the entity declares them, in its order.
-pub fn columns<E: EntityTrait>() -> Vec<Typed> {
-    E::Column::iter().map(|column| (column.as_str(), column.def().get_column_type().clone())).collect()
+/// The columns a read of `E`'s models returns: `E`'s own, typed as the entity declares them and
+/// in its order, then the caller's extra ones. Built once per query and kept in a static by its
+/// caller: the entity's column definitions are built anew on every call, and these reads run
+/// on every request.
+pub struct ModelColumns<E> {
+    columns: Arc<[Typed]>,
+    /// How many of `columns` are `E`'s.
+    width: usize,
+    entity: PhantomData<fn() -> E>,
 }
 
-/// `E`'s model from `values`, one for each of [`columns::<E>`] in order.
-pub fn model<E: EntityTrait>(values: impl IntoIterator<Item = Value>) -> Result<E::Model, DbErr>
-where
-    E::ActiveModel: TryIntoModel<E::Model>,
-{
-    let mut active = E::ActiveModel::default();
-    for (column, value) in E::Column::iter().zip(values) {
-        active.try_set(column, value)?;
+impl<E: EntityTrait> ModelColumns<E> {
+    /// `E`'s columns followed by `extra` (named in the statement, with the types to read them as).
+    pub fn with(extra: &[Typed]) -> Self {
+        let own = E::Column::iter().map(|column| (column.as_str(), column.def().get_column_type().clone()));
+        let columns: Vec<Typed> = own.chain(extra.iter().cloned()).collect();
+        Self { width: columns.len() - extra.len(), columns: columns.into(), entity: PhantomData }
     }
-    active.try_into_model()
+
+    /// Every column, `E`'s first.
+    pub fn all(&self) -> &Arc<[Typed]> {
+        &self.columns
+    }
+
+    /// The caller's extra columns.
+    pub fn extra(&self) -> &[Typed] {
+        self.columns.get(self.width..).unwrap_or_default()
+    }
+
+    /// `E`'s model and the extra columns from a row of [`ModelColumns::all`]'s values.
+    pub fn split(&self, mut values: Vec<Value>) -> Result<(E::Model, Vec<Value>), DbErr>
+    where
+        E::ActiveModel: TryIntoModel<E::Model>,
+    {
+        let extra = values.split_off(self.width.min(values.len()));
+        let mut active = E::ActiveModel::default();
+        for (column, value) in E::Column::iter().zip(values) {
+            active.try_set(column, value)?;
+        }
+        Ok((active.try_into_model()?, extra))
+    }
 }
 
 /// Runs the query `sql` with `values` bound to its `?` placeholders, and reads each row's
@@ -116,18 +144,23 @@ fn read(index: usize, value: ValueRef<'_>, ty: &ColumnType) -> rusqlite::Result<
     })
 }
 
-/// Column `name` of a PostgreSQL row as the `sea_query::Value` variant of `ty`.
-pub(super) fn read_postgres(row: &QueryResult, name: &str, ty: &ColumnType) -> Result<Value, DbErr> {
-    Ok(match ty {
-        ColumnType::Uuid => Value::Uuid(row.try_get("", name)?),
-        ColumnType::TimestampWithTimeZone => Value::ChronoDateTimeUtc(row.try_get("", name)?),
-        ColumnType::Date => Value::ChronoDate(row.try_get("", name)?),
-        ColumnType::Boolean => Value::Bool(row.try_get("", name)?),
-        ColumnType::Integer => Value::Int(row.try_get("", name)?),
-        ColumnType::BigInteger => Value::BigInt(row.try_get("", name)?),
-        ColumnType::String(_) | ColumnType::Text => Value::String(row.try_get("", name)?),
-        ty => return Err(DbErr::Type(format!("a {ty:?} column ({name}) is not read by the reader"))),
-    })
+/// `columns` of a PostgreSQL row, each as the `sea_query::Value` variant of its type.
+pub(super) fn read_postgres(row: &QueryResult, columns: &[Typed]) -> Result<Vec<Value>, DbErr> {
+    columns
+        .iter()
+        .map(|(name, ty)| {
+            Ok(match ty {
+                ColumnType::Uuid => Value::Uuid(row.try_get("", name)?),
+                ColumnType::TimestampWithTimeZone => Value::ChronoDateTimeUtc(row.try_get("", name)?),
+                ColumnType::Date => Value::ChronoDate(row.try_get("", name)?),
+                ColumnType::Boolean => Value::Bool(row.try_get("", name)?),
+                ColumnType::Integer => Value::Int(row.try_get("", name)?),
+                ColumnType::BigInteger => Value::BigInt(row.try_get("", name)?),
+                ColumnType::String(_) | ColumnType::Text => Value::String(row.try_get("", name)?),
+                ty => return Err(DbErr::Type(format!("a {ty:?} column ({name}) is not read by the reader"))),
+            })
+        })
+        .collect()
 }
 
 /// A time as sqlx writes it (RFC 3339), or as SQLite's own functions do (UTC, no zone).

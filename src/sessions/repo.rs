@@ -1,6 +1,6 @@
 //! Session rows: one per logged-in device. `DbErr` never leaves this file.
 
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -13,7 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::{
-    db::{Reader, Typed},
+    db::{ModelColumns, Reader},
     domain::{Session, User, UserId},
     entity::{sessions, users},
     error::{AppError, AppResult},
@@ -63,12 +63,14 @@ pub async fn session_standing(db: &impl ConnectionTrait, id: Uuid, user: UserId)
 
 /// [`session_standing`] on the held connections of every request's path (the token check).
 pub async fn read_session_standing(reader: &Reader, id: Uuid, user: UserId) -> AppResult<Option<SessionStanding>> {
-    const SESSION: [Typed; 2] = [
-        ("session_revoked_at", ColumnType::TimestampWithTimeZone),
-        ("session_expires_at", ColumnType::TimestampWithTimeZone),
-    ];
+    static COLUMNS: LazyLock<ModelColumns<users::Entity>> = LazyLock::new(|| {
+        ModelColumns::with(&[
+            ("session_revoked_at", ColumnType::TimestampWithTimeZone),
+            ("session_expires_at", ColumnType::TimestampWithTimeZone),
+        ])
+    });
     let statement = standing_statement(reader.backend(), id, user);
-    let Some((user, session)) = reader.models::<users::Entity>(statement, &SESSION).await?.into_iter().next() else {
+    let Some((user, session)) = reader.models(statement, &COLUMNS).await?.into_iter().next() else {
         return Ok(None);
     };
     match session.as_slice() {

@@ -1,6 +1,8 @@
 //! User rows <-> domain users. Unique violations become CONFLICT naming the field; `DbErr`
 //! never leaves this file.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
@@ -10,7 +12,7 @@ use uuid::Uuid;
 
 use crate::domain::{Gender, ProfileChanges, Role, User, UserId};
 use crate::{
-    db::{Reader, unique_row, unique_violation},
+    db::{ModelColumns, Reader, unique_row, unique_violation},
     entity::users,
     error::{AppError, AppResult},
 };
@@ -90,7 +92,8 @@ pub async fn find_credentials(db: &impl ConnectionTrait, email: &str) -> AppResu
 
 /// [`find_credentials`] on the held connections of every request's path (a login's lookup).
 pub async fn read_credentials(reader: &Reader, email: &str) -> AppResult<Option<Credentials>> {
-    let rows = reader.models::<users::Entity>(by_email(email).build(reader.backend()), &[]).await?;
+    static COLUMNS: LazyLock<ModelColumns<users::Entity>> = LazyLock::new(|| ModelColumns::with(&[]));
+    let rows = reader.models(by_email(email).build(reader.backend()), &COLUMNS).await?;
     Ok(rows.into_iter().next().map(|(row, _)| credentials(row)))
 }
 
@@ -508,7 +511,7 @@ mod tests {
                 let written = row.insert(&db).await.unwrap_or_else(|e| panic!("{e}"));
                 let select = users::Entity::find_by_id(written.id);
                 let by_sea_orm = select.clone().one(&db).await.unwrap_or_else(|e| panic!("{e}"));
-                let read = reader.models::<users::Entity>(select.build(backend), &[]).await;
+                let read = reader.models(select.build(backend), &ModelColumns::<users::Entity>::with(&[])).await;
                 let read: Vec<_> =
                     read.unwrap_or_else(|e| panic!("{e:?}")).into_iter().map(|(model, _)| model).collect();
                 assert_eq!(read, by_sea_orm.into_iter().collect::<Vec<_>>(), "{backend:?}");
