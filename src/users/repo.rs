@@ -439,12 +439,13 @@ mod tests {
     use crate::db;
 
     /// A fresh SQLite file, and a new database on the PostgreSQL server that
-    /// IDGATE_TEST_DATABASE_URL names, if it names one.
+    /// IDGATE_TEST_DATABASE_URL names, if it names one (named `idgate_test_…`, as the API tests'
+    /// are, so that `.ci/run` drops it with theirs).
     async fn databases(dir: &tempfile::TempDir) -> Vec<(String, DbBackend)> {
         let mut databases =
             vec![(format!("sqlite://{}?mode=rwc", dir.path().join("users.db").display()), DbBackend::Sqlite)];
         if let Ok(base) = std::env::var("IDGATE_TEST_DATABASE_URL") {
-            let name = format!("idgate_users_{}", Uuid::new_v4().simple());
+            let name = format!("idgate_test_users_{}", Uuid::new_v4().simple());
             let admin = sea_orm::Database::connect(&base).await.unwrap_or_else(|e| panic!("{e}"));
             admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap_or_else(|e| panic!("{e}"));
             let (server, _) = base.rsplit_once('/').unwrap_or((&base, ""));
