@@ -170,7 +170,10 @@ fn jwt_rates() -> (f64, f64, f64) {
 }
 
 struct Server {
+    /// The GraphQL endpoint's URL.
     url: String,
+    /// Its `host:port`, for the clients that open connections themselves.
+    address: String,
     client: reqwest::Client,
     dir: std::path::PathBuf,
     process: std::process::Child,
@@ -210,14 +213,15 @@ impl Server {
             command.env("IDGATE_REDIS_URL", redis);
         }
         let process = command.spawn().unwrap();
-        let url = format!("http://127.0.0.1:{port}");
+        let address = format!("127.0.0.1:{port}");
+        let url = format!("http://{address}");
         let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
         let started = Instant::now();
         while client.get(format!("{url}/healthz")).send().await.is_err() {
             assert!(started.elapsed() < Duration::from_secs(30), "the server did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Self { url: format!("{url}/graphql"), client, dir, process }
+        Self { url: format!("{url}/graphql"), address, client, dir, process }
     }
 
     /// CPU time the server has used so far, in seconds: its hashing threads (which live as long
@@ -285,8 +289,7 @@ fn login_body(email: &str) -> Value {
 /// load generator's own CPU per login is taken from the hashing it is measured against (through
 /// reqwest it took 0.21 ms a login, against `wrk`'s 0.08 ms, on a machine that hashed in 26 ms).
 fn login_load(server: &Server, clients: usize, stop: &Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
-    let stop = Arc::clone(stop);
-    let address = server.url.trim_start_matches("http://").trim_end_matches("/graphql").to_owned();
+    let (address, stop) = (server.address.clone(), Arc::clone(stop));
     on_a_thread_of_its_own(move || async move {
         let clients = (0..clients).map(|i| {
             let (address, stop) = (address.clone(), Arc::clone(&stop));
@@ -398,11 +401,11 @@ async fn steady_me_latencies(server: &Server, token: &str, per_second: u32) -> V
 /// returns them so the caller decides when they close.
 async fn idle_connections(server: &Server, count: usize) -> Vec<tokio::net::TcpStream> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let address = server.url.trim_start_matches("http://").trim_end_matches("/graphql").to_owned();
+    let address = &server.address;
     let request = format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\n\r\n");
     let mut connections = Vec::with_capacity(count);
     for _ in 0..count {
-        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut answer = [0u8; 1024];
         let read = stream.read(&mut answer).await.unwrap();
