@@ -618,15 +618,12 @@ async fn server_figures(label: &str, dir: std::path::PathBuf, database: Option<&
     // How much of all cores' time a login may take besides its hash and still reach the goal at
     // an even speed: the hash's CPU over the share hashing must keep, less the hash. Part of it
     // goes to whatever takes cores from hashing alone too (the kernel, other processes), and
-    // PostgreSQL's and Redis's part of a login is in it whatever the server does.
+    // PostgreSQL's and Redis's part of a login (above) is in it whatever the server does.
     let budget = hashing_cpu * (1.0 / (LOGIN_GOAL * hashing_share) - 1.0);
     println!(
-        "what {LOGIN_GOAL} of the hash rate leaves:      {:>13} a login besides its hash  (PostgreSQL and Redis took {}, \
-         this load generator {}, the server {})",
+        "what {LOGIN_GOAL} of the hash rate leaves:      {:>13} a login besides its hash  (a login took {})",
         per_login(budget),
-        per_login(postgres_cpu + redis_cpu),
-        per_login(load_cpu),
-        per_login(other_cpu)
+        per_login(all - hashing_cpu)
     );
     println!("server RSS after {:>5} logins:          {:>13}", total + 5, mib(server.rss_kib()));
 
