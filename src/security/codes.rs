@@ -7,7 +7,7 @@ use rand::{Rng, rngs::OsRng};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
-use super::crypto::{constant_time_eq, hex};
+use super::crypto::constant_time_eq;
 
 /// Digits in a code.
 pub const CODE_DIGITS: usize = 6;
@@ -31,12 +31,12 @@ impl CodeHasher {
 
     /// Hex HMAC-SHA256 of `code` within `scope`.
     pub fn digest(&self, scope: &str, code: &str) -> String {
-        hex(&self.mac(scope, code))
+        hex::encode(self.mac(scope, code))
     }
 
     /// Whether `code` within `scope` has the digest `expected`, in constant time.
     pub fn matches(&self, scope: &str, code: &str, expected: &str) -> bool {
-        constant_time_eq(hex(&self.mac(scope, code)).as_bytes(), expected.as_bytes())
+        constant_time_eq(hex::encode(self.mac(scope, code)).as_bytes(), expected.as_bytes())
     }
 
     fn mac(&self, scope: &str, code: &str) -> Vec<u8> {

@@ -20,12 +20,7 @@ pub fn random_token() -> String {
 /// Hex SHA-256 of `input`: enough for high-entropy secrets such as refresh tokens, which
 /// need no slow hash because they cannot be guessed.
 pub fn sha256_hex(input: &[u8]) -> String {
-    hex(&Sha256::digest(input))
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(input))
 }
 
 /// Compares two byte strings in time independent of where they differ.

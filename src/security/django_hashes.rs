@@ -120,7 +120,8 @@ impl DjangoHash {
             }
             Self::Bcrypt { prehashed, bcrypt } => {
                 // Django hashes first so bcrypt's 72-byte limit cannot truncate the password.
-                let input = if *prehashed { hex(&Sha256::digest(password)).into_bytes() } else { password.to_vec() };
+                let input =
+                    if *prehashed { hex::encode(Sha256::digest(password)).into_bytes() } else { password.to_vec() };
                 ::bcrypt::verify(input, bcrypt).unwrap_or(false)
             }
             Self::Scrypt { log_n, r, p, salt, hash } => {
@@ -199,10 +200,6 @@ fn parse_scrypt(rest: &str) -> Option<DjangoHash> {
     }
     let log_n = u8::try_from(n.trailing_zeros()).ok()?;
     Some(DjangoHash::Scrypt { log_n, r, p, salt: salt.to_owned(), hash })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -291,7 +288,7 @@ mod tests {
         let cut = bcrypt_of(&long[..72]);
         let plain = parsed(&format!("bcrypt${cut}"));
         assert!(plain.verify(long.as_bytes()), "bcrypt reads only the first 72 bytes, as Django's did");
-        let prehashed = parsed(&format!("bcrypt_sha256${}", bcrypt_of(&hex(&Sha256::digest(long.as_bytes())))));
+        let prehashed = parsed(&format!("bcrypt_sha256${}", bcrypt_of(&hex::encode(Sha256::digest(long.as_bytes())))));
         assert!(prehashed.verify(long.as_bytes()));
         assert!(!prehashed.verify(&long.as_bytes()[..72]));
     }

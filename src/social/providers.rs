@@ -457,7 +457,7 @@ impl Providers {
         // appsecret_proof: Facebook's guard against a token stolen from another app's server.
         let mut proof = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(AppError::internal)?;
         proof.update(token.as_bytes());
-        let proof = hex(&proof.finalize().into_bytes());
+        let proof = hex::encode(proof.finalize().into_bytes());
         let response = self
             .http
             .get(format!("{graph}/me"))
@@ -642,8 +642,4 @@ async fn read_json<T: serde::de::DeserializeOwned>(
         body.extend_from_slice(&chunk);
     }
     serde_json::from_slice(&body).map_err(|e| failed(provider, format!("unusable JSON at line {}", e.line())))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
