@@ -40,6 +40,13 @@ mod tests {
     }
 
     #[test]
+    fn sha256_hex_is_lowercase_hex_as_stored_and_as_django_writes_it() {
+        // Stored refresh-token and code hashes, and Django's bcrypt_sha256 prehash, are this
+        // exact text: a change of case or alphabet would orphan every one of them.
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
     fn constant_time_eq_compares_content_and_length() {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
