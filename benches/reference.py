@@ -61,7 +61,7 @@ def raw_post(port, query, token):
 
 
 def read_response(sock):
-    """Reads one answer off the socket; anything but a 200 ends the run."""
+    """Reads one answer off the socket and returns its body; anything but a 200 ends the run."""
     data = b""
     while b"\r\n\r\n" not in data:
         data += sock.recv(65536)
@@ -71,3 +71,4 @@ def read_response(sock):
     length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
     while len(rest) < length:
         rest += sock.recv(65536)
+    return rest
