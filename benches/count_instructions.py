@@ -77,6 +77,8 @@ def count(name, cmd, env, port, ready, request_of, warm, n, besides=None):
     if besides:
         # Inlined code shows the function on several lines; its own line holds the whole.
         under = re.findall(r"^\s*([\d,]+) .*:" + re.escape(besides) + r" \[", totals, re.MULTILINE)
+        if not under:
+            sys.exit(f"{besides} is not in the profile: renamed or inlined?")
         instructions -= max(int(i.replace(",", "")) for i in under)
     return instructions / n
 
