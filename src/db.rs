@@ -5,12 +5,13 @@ mod inline;
 mod reader;
 mod rows;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait, Select, SqlErr,
-    sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait, RuntimeErr, Select,
+    SqlErr,
+    sqlx::sqlite::{SqliteConnectOptions, SqliteError, SqliteJournalMode, SqliteSynchronous},
 };
 
 pub use self::{
@@ -52,8 +53,31 @@ pub async fn connect(url: &str, max_connections: u32) -> AppResult<DatabaseConne
         .test_before_acquire(false)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(sqlite_options);
-    Database::connect(options).await.map_err(AppError::internal)
+    // Instances starting together on a new SQLite file each switch it to WAL as they open their
+    // first connection, and SQLite can refuse one of two such switches at once, without waiting
+    // out the busy timeout (seen as "database is locked" at start, one start in twenty under
+    // load): such an open is tried again, within the connect timeout.
+    let started = Instant::now();
+    loop {
+        match Database::connect(options.clone()).await {
+            Err(e) if is_sqlite_busy(&e) && started.elapsed() < CONNECT_TIMEOUT => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            connected => return connected.map_err(AppError::internal),
+        }
+    }
 }
+
+/// Whether `err` is SQLite's SQLITE_BUSY ("database is locked", any of its extended codes).
+fn is_sqlite_busy(err: &DbErr) -> bool {
+    let DbErr::Conn(RuntimeErr::SqlxError(err)) = err else { return false };
+    let code = err.as_database_error().and_then(|e| e.code()).and_then(|code| code.parse::<i32>().ok());
+    err.as_database_error().is_some_and(|e| e.try_downcast_ref::<SqliteError>().is_some())
+        && code.is_some_and(|code| code & 0xff == SQLITE_BUSY)
+}
+
+/// SQLite's primary result code for a lock held by another connection.
+const SQLITE_BUSY: i32 = 5;
 
 /// Every SQLite connection's settings (SQLite keeps pragmas per connection).
 fn sqlite_options(sqlite: SqliteConnectOptions) -> SqliteConnectOptions {
