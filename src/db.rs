@@ -4,6 +4,7 @@
 mod inline;
 mod reader;
 mod rows;
+mod template;
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,7 @@ pub use self::{
     inline::{InlineSqlite, Job},
     reader::Reader,
     rows::{ModelColumns, Typed},
+    template::Template,
 };
 use crate::error::{AppError, AppResult};
 

@@ -1,6 +1,6 @@
 //! Session rows: one per logged-in device. `DbErr` never leaves this file.
 
-use std::sync::{LazyLock, OnceLock};
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -13,7 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::{
-    db::{ModelColumns, Reader},
+    db::{ModelColumns, Reader, Template},
     domain::{Session, User, UserId},
     entity::{sessions, users},
     error::{AppError, AppResult},
@@ -52,7 +52,7 @@ pub struct SessionStanding {
 /// (session joined with its account): the database, not a cache, decides whether an access
 /// token's session is live, and the same round trip hands resolvers the caller's account.
 pub async fn session_standing(db: &impl ConnectionTrait, id: Uuid, user: UserId) -> AppResult<Option<SessionStanding>> {
-    let statement = standing_statement(db.get_database_backend(), id, user);
+    let statement = standing_statement(db.get_database_backend(), id, user)?;
     let rows = StandingRow::find_by_statement(statement).all(db).await.map_err(AppError::internal)?;
     Ok(rows.into_iter().next().map(|row| SessionStanding {
         revoked: row.session_revoked_at.is_some(),
@@ -69,7 +69,7 @@ pub async fn read_session_standing(reader: &Reader, id: Uuid, user: UserId) -> A
             ("session_expires_at", ColumnType::TimestampWithTimeZone),
         ])
     });
-    let statement = standing_statement(reader.backend(), id, user);
+    let statement = standing_statement(reader.backend(), id, user)?;
     let Some((user, session)) = reader.models(statement, &COLUMNS).await?.into_iter().next() else {
         return Ok(None);
     };
@@ -86,49 +86,24 @@ pub async fn read_session_standing(reader: &Reader, id: Uuid, user: UserId) -> A
 }
 
 /// The statement of [`session_standing`]. Every authenticated request runs it, and building it
-/// with sea-query each time (thirty columns, a join) cost about as much as running it, so it is
-/// built once per backend with two marker ids and reused with the real ones in their places.
-fn standing_statement(backend: DbBackend, id: Uuid, user: UserId) -> Statement {
-    /// What goes in each of the template's placeholders.
-    enum Bound {
-        User,
-        Session,
-        Fixed(Value),
-    }
-    static TEMPLATES: [OnceLock<(String, Vec<Bound>)>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
-    let (user_marker, session_marker) = (Uuid::from_u128(1), Uuid::from_u128(2));
-    let slot = match backend {
-        DbBackend::Sqlite => 0,
-        DbBackend::Postgres => 1,
-        _ => 2,
-    };
-    let (sql, bounds) = TEMPLATES[slot].get_or_init(|| {
-        // The account's columns and two of the session's; `all` rather than `one`: a
-        // primary-key lookup needs no `LIMIT ?`, a bound value SQLite would otherwise see in
-        // this hottest statement.
-        let template = users::Entity::find_by_id(user_marker)
-            .join(JoinType::InnerJoin, users::Relation::Sessions.def())
-            .filter(sessions::Column::Id.eq(session_marker))
-            .column_as(sessions::Column::RevokedAt, "session_revoked_at")
-            .column_as(sessions::Column::ExpiresAt, "session_expires_at")
-            .build(backend);
-        let values = template.values.map(|values| values.0).unwrap_or_default();
-        let bounds = values
-            .into_iter()
-            .map(|value| match value {
-                _ if value == user_marker.into() => Bound::User,
-                _ if value == session_marker.into() => Bound::Session,
-                value => Bound::Fixed(value),
-            })
-            .collect();
-        (template.sql, bounds)
-    });
-    let values = bounds.iter().map(|bound| match bound {
-        Bound::User => Value::from(user.0),
-        Bound::Session => Value::from(id),
-        Bound::Fixed(value) => value.clone(),
-    });
-    Statement::from_sql_and_values(backend, sql.clone(), values)
+/// with sea-query each time (thirty columns, a join) cost about as much as running it.
+fn standing_statement(backend: DbBackend, id: Uuid, user: UserId) -> AppResult<Statement> {
+    static STANDING: Template<2> = Template::new(
+        || [Uuid::from_u128(1).into(), Uuid::from_u128(2).into()],
+        |backend, [user, session]| {
+            // The account's columns and two of the session's; `all` rather than `one`: a
+            // primary-key lookup needs no `LIMIT ?`, a bound value SQLite would otherwise see in
+            // this hottest statement.
+            users::Entity::find()
+                .filter(users::Column::Id.eq(user))
+                .join(JoinType::InnerJoin, users::Relation::Sessions.def())
+                .filter(sessions::Column::Id.eq(session))
+                .column_as(sessions::Column::RevokedAt, "session_revoked_at")
+                .column_as(sessions::Column::ExpiresAt, "session_expires_at")
+                .build(backend)
+        },
+    );
+    STANDING.bind(backend, [user.0.into(), id.into()])
 }
 
 /// What [`session_standing`] reads: the account, and when the session was revoked and ends.

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::domain::{Gender, ProfileChanges, Role, User, UserId};
 use crate::{
-    db::{ModelColumns, Reader, unique_row, unique_violation},
+    db::{ModelColumns, Reader, Template, unique_row, unique_violation},
     entity::users,
     error::{AppError, AppResult},
 };
@@ -93,7 +93,12 @@ pub async fn find_credentials(db: &impl ConnectionTrait, email: &str) -> AppResu
 /// [`find_credentials`] on the held connections of every request's path (a login's lookup).
 pub async fn read_credentials(reader: &Reader, email: &str) -> AppResult<Option<Credentials>> {
     static COLUMNS: LazyLock<ModelColumns<users::Entity>> = LazyLock::new(|| ModelColumns::with(&[]));
-    let rows = reader.models(by_email(email).build(reader.backend()), &COLUMNS).await?;
+    // Every login runs it: rendered once per backend, not built with sea-query each time.
+    static BY_EMAIL: Template<1> = Template::new(
+        || ["\u{0}idgate: an email no account has".into()],
+        |backend, [email]| users::Entity::find().filter(users::Column::Email.eq(email)).build(backend),
+    );
+    let rows = reader.models(BY_EMAIL.bind(reader.backend(), [email.into()])?, &COLUMNS).await?;
     Ok(rows.into_iter().next().map(|(row, _)| credentials(row)))
 }
 
