@@ -52,9 +52,9 @@ def ref_token(port):
     return answer["data"]["login"]["token"]
 
 
-def raw_post(port, query, token):
+def raw_post(port, query, token, variables=None):
     """The bytes of a GraphQL POST, to send again and again on one connection."""
-    body = json.dumps({"query": query}).encode()
+    body = json.dumps({"query": query, "variables": variables} if variables else {"query": query}).encode()
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
     return (f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n{auth}"
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
