@@ -73,9 +73,9 @@ pub async fn connect(url: &str, max_connections: u32) -> AppResult<DatabaseConne
 /// Whether `err` is SQLite's SQLITE_BUSY ("database is locked", any of its extended codes).
 fn is_sqlite_busy(err: &DbErr) -> bool {
     let DbErr::Conn(RuntimeErr::SqlxError(err)) = err else { return false };
-    let code = err.as_database_error().and_then(|e| e.code()).and_then(|code| code.parse::<i32>().ok());
-    err.as_database_error().is_some_and(|e| e.try_downcast_ref::<SqliteError>().is_some())
-        && code.is_some_and(|code| code & 0xff == SQLITE_BUSY)
+    let Some(sqlite) = err.as_database_error().and_then(|e| e.try_downcast_ref::<SqliteError>()) else { return false };
+    let code = sea_orm::sqlx::error::DatabaseError::code(sqlite);
+    code.and_then(|code| code.parse::<i32>().ok()).is_some_and(|code| code & 0xff == SQLITE_BUSY)
 }
 
 /// SQLite's primary result code for a lock held by another connection.

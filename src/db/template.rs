@@ -45,13 +45,13 @@ impl<const N: usize> Template<N> {
     ///
     /// Errors: INTERNAL when the build left a marker out (sea-query wrote it into the text, say).
     pub fn bind(&self, backend: DbBackend, values: [Value; N]) -> AppResult<Statement> {
-        let slot = match backend {
+        let per_backend = match backend {
             DbBackend::Sqlite => 0,
             DbBackend::Postgres => 1,
             _ => 2,
         };
         let rendered =
-            self.rendered[slot].get_or_init(|| self.render(backend)).as_ref().map_err(AppError::internal_msg)?;
+            self.rendered[per_backend].get_or_init(|| self.render(backend)).as_ref().map_err(AppError::internal_msg)?;
         let bound = rendered.slots.iter().map(|slot| match slot {
             Slot::Given(index) => values[*index].clone(),
             Slot::Fixed(value) => value.clone(),
