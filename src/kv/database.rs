@@ -5,7 +5,8 @@
 //!
 //! Each operation is one SQL statement, so it is atomic per key on both SQLite and PostgreSQL
 //! (`INSERT … ON CONFLICT … RETURNING`, `DELETE … RETURNING`); on SQLite, the hits of one
-//! [`Kv::admit_each`] are one transaction of such statements. Expiry follows the injected
+//! [`Kv::admit`] or [`Kv::admit_each`] are one transaction that holds the write lock while it
+//! reads each limit's state and writes it back. Expiry follows the injected
 //! clock, so tests that move time see entries expire. Expired rows are invisible at once and
 //! deleted by [`DatabaseKv::sweep`], which the app runs on an interval.
 //!
@@ -154,13 +155,7 @@ impl Kv for DatabaseKv {
     }
 
     async fn set(&self, key: &str, value: &str, ttl: Duration) -> AppResult<()> {
-        self.execute(
-            "INSERT INTO kv_entries (key, value, expires_at_ms) VALUES ($1, $2, $3) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at_ms = excluded.expires_at_ms",
-            vec![key.into(), value.into(), self.deadline_ms(ttl).into()],
-        )
-        .await
-        .map(drop)
+        self.execute(SET_SQL, vec![key.into(), value.into(), self.deadline_ms(ttl).into()]).await.map(drop)
     }
 
     async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> AppResult<bool> {
@@ -243,6 +238,10 @@ impl Kv for DatabaseKv {
 
     async fn admit(&self, key: &str, now_ms: i64, interval_ms: i64, window_ms: i64) -> AppResult<Admission> {
         let hit = Hit { key, interval_ms, window_ms };
+        if let Connection::Inline(_) = &self.connection {
+            let answers = self.admit_each(&[hit], now_ms).await?;
+            return answers.into_iter().next().ok_or_else(|| AppError::internal_msg("an admission gave no answer"));
+        }
         let admitted = self.value(&ADMIT_SQL, admit_values(&hit, now_ms).into()).await?;
         match admitted {
             Some(new_tat) => admitted_at(&new_tat, now_ms),
@@ -258,39 +257,42 @@ impl Kv for DatabaseKv {
             return Ok(Vec::new());
         }
         // All the hits in one transaction and one commit, as Redis's script is one round trip;
-        // the first refusal stops the rest, as it does one hit at a time. The job runs to its end
-        // even if the request is dropped, and an unfinished transaction rolls back when it drops.
-        let sql = sqlite_sql(&ADMIT_SQL);
-        let values: Vec<Vec<SqliteValue>> =
-            hits.iter().map(|hit| sqlite_values(admit_values(hit, now_ms).into())).collect::<AppResult<_>>()?;
-        let new_tats = sqlite.run(Job::Write, move |connection| {
+        // the first refusal stops the rest, as it does one hit at a time. The transaction holds
+        // the write lock from its start, so each TAT read is still the row's when it is written
+        // back, on every connection and instance. Read, decided here, then written: an upsert
+        // with `RETURNING` buffers its row in a temporary B-tree, which cost a login three
+        // times what the read and the plain upsert do. The job runs to its end even if the
+        // request is dropped, and an unfinished transaction rolls back when it drops.
+        let set_sql = sqlite_sql(SET_SQL);
+        let hits: Vec<(String, i64, i64)> =
+            hits.iter().map(|hit| (hit.key.to_owned(), hit.interval_ms, hit.window_ms)).collect();
+        let answers = sqlite.run(Job::Write, move |connection| {
             let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut new_tats = Vec::with_capacity(values.len());
+            let mut answers = Vec::with_capacity(hits.len());
             {
-                let mut statement = transaction.prepare_cached(&sql)?;
-                for values in &values {
-                    let new_tat = statement.query_row(params_from_iter(values), |row| row.get::<_, String>(0));
-                    let new_tat = new_tat.optional()?;
-                    let refused = new_tat.is_none();
-                    new_tats.push(new_tat);
-                    if refused {
+                let mut read = transaction.prepare_cached(TAT_SQL)?;
+                let mut write = transaction.prepare_cached(&set_sql)?;
+                for (key, interval_ms, window_ms) in &hits {
+                    let stored = read.query_row([key], |row| row.get::<_, Option<String>>(0)).optional()?;
+                    let hit = Hit { key, interval_ms: *interval_ms, window_ms: *window_ms };
+                    let answer = gcra(stored.as_ref().map(|tat| tat.as_deref()), &hit, now_ms);
+                    if let Ok(new_tat) = answer {
+                        write.execute(rusqlite::params![key, new_tat.to_string(), new_tat])?;
+                    }
+                    answers.push(answer);
+                    if answer.is_err() {
                         break;
                     }
                 }
             }
             transaction.commit()?;
-            Ok(new_tats)
+            Ok(answers)
         });
-        let new_tats = new_tats.await?;
-        let mut answers = Vec::with_capacity(hits.len());
-        for (hit, new_tat) in hits.iter().zip(new_tats) {
-            let Some(new_tat) = new_tat else {
-                answers.push(self.refusal(hit, now_ms).await?);
-                break;
-            };
-            answers.push(admitted_at(&new_tat, now_ms)?);
-        }
-        Ok(answers)
+        let answers = answers.await?.into_iter().map(|answer| match answer {
+            Ok(new_tat) => Admission::Admitted { backlog: millis(new_tat - now_ms) },
+            Err(wait) => Admission::Refused { wait },
+        });
+        Ok(answers.collect())
     }
 
     async fn ping(&self) -> AppResult<()> {
@@ -306,8 +308,8 @@ impl Kv for DatabaseKv {
 /// Parameters of one hit in [`ADMIT_SQL`], bound by [`admit_values`].
 const ADMIT_PARAMETERS: usize = 6;
 
-/// One GCRA hit ([`Kv::admit`]) as an upsert of `key` ($1) at `now` ($4) with `interval` ($5)
-/// and `window` ($6); $2 and $3 are a new row's TAT, as text and as a number. The row's value
+/// One GCRA hit ([`Kv::admit`] on a pool; a held SQLite connection decides in [`gcra`]) as an
+/// upsert of `key` ($1) at `now` ($4) with `interval` ($5) and `window` ($6); $2 and $3 are a new row's TAT, as text and as a number. The row's value
 /// and expiry are its TAT ($T below); the update happens only when the hit fits, so a returned
 /// row means admitted, and its value is the new TAT. An expired row's TAT is in the past: `now`
 /// wins. (`INSERT … SELECT … WHERE true`: the WHERE keeps SQLite from reading `ON` as a join.)
@@ -321,6 +323,26 @@ static ADMIT_SQL: LazyLock<String> = LazyLock::new(|| {
         "(CASE WHEN CAST(kv_entries.value AS BIGINT) > $4 THEN CAST(kv_entries.value AS BIGINT) ELSE $4 END)",
     )
 });
+
+/// A key's stored TAT for [`gcra`], expired or not: an expired row's TAT is in the past.
+const TAT_SQL: &str = "SELECT value FROM kv_entries WHERE key = ?1";
+
+/// Stores `key` ($1) with `value` ($2) until `expires_at_ms` ($3), replacing any row: [`Kv::set`],
+/// and a TAT decided by [`gcra`] (as its value and its expiry).
+const SET_SQL: &str = "INSERT INTO kv_entries (key, value, expires_at_ms) VALUES ($1, $2, $3) \
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at_ms = excluded.expires_at_ms";
+
+/// [`ADMIT_SQL`]'s decision for `hit` at `now_ms`, given the TAT its row holds (`None`: no row;
+/// `Some(None)`: a NULL value, read as the SQL's cast would). `Ok`: admitted, with the new TAT
+/// to store; `Err`: refused, with how long until a hit would fit.
+fn gcra(stored: Option<Option<&str>>, hit: &Hit<'_>, now_ms: i64) -> Result<i64, Duration> {
+    let Some(stored) = stored else {
+        return Ok(now_ms.saturating_add(hit.interval_ms));
+    };
+    let tat = stored.and_then(|tat| tat.parse::<i64>().ok()).unwrap_or(0).max(now_ms);
+    let new_tat = tat.saturating_add(hit.interval_ms);
+    if new_tat - now_ms <= hit.window_ms { Ok(new_tat) } else { Err(millis((new_tat - now_ms - hit.window_ms).max(1))) }
+}
 
 /// The values of [`ADMIT_SQL`]'s parameters for `hit` at `now_ms`.
 fn admit_values(hit: &Hit<'_>, now_ms: i64) -> [Value; ADMIT_PARAMETERS] {
@@ -516,6 +538,11 @@ mod tests {
             clock.advance(chrono::Duration::seconds(1));
             assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), admitted(60), "one slot back");
             assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), refused(20), "and only one");
+            // Once the whole window has passed, the expired state counts for nothing: a full burst.
+            clock.advance(chrono::Duration::seconds(61));
+            for backlog in [20, 40, 60] {
+                assert_eq!(kv.admit("l", now(), 20_000, 60_000).await.ok(), admitted(backlog), "a new burst");
+            }
         }
     }
 
