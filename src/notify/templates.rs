@@ -365,6 +365,32 @@ mod tests {
         assert!(mail.text.starts_with("Your Acme sign-in code is 482913\n"), "{}", mail.text);
     }
 
+    /// English lines stay under the 76 characters past which a part must be quoted-printable, so
+    /// these mails travel as they read (and encoding them cost a login more than its SQL did).
+    /// Links are as long as their tokens make them: the mails that carry one may be encoded.
+    #[test]
+    fn english_mails_without_a_link_go_out_as_plain_seven_bit_text() {
+        let templates = templates();
+        let from: lettre::message::Mailbox = "idgate <no-reply@example.com>".parse().expect("mailbox");
+        let without_link = [
+            with_code("login_code"),
+            Message::RegistrationAttempt { product: "Acme" },
+            Message::EmailChangeRequested { product: "Acme", new_email: "b***@example.org" },
+            Message::PasswordChanged { product: "Acme" },
+            Message::AccountClaimed { product: "Acme", provider: "GitHub" },
+        ];
+        for message in without_link {
+            let mail = templates.render(message, Some("en"), "a@example.com").expect("renders");
+            for part in [&mail.text, &mail.html] {
+                let long = part.lines().find(|line| line.len() >= 76);
+                assert_eq!(long, None, "{}", message.name());
+            }
+            let raw = String::from_utf8(super::super::mail::render(&from, &mail).expect("builds")).expect("ascii");
+            assert_eq!(raw.matches("Content-Transfer-Encoding: 7bit").count(), 2, "{}: {raw}", message.name());
+            assert!(raw.contains("Your Acme sign-in code is 482913") || message.name() != "login_code", "{raw}");
+        }
+    }
+
     #[test]
     fn the_spanish_login_code_has_the_sentence_and_the_bare_code() {
         let mail = templates().render(with_code("login_code"), Some("es"), "a@example.com").expect("renders");
@@ -507,7 +533,7 @@ mod tests {
                     "{html}"
                 );
                 assert!(html.contains("font-weight:bold;\">Acme</p>\n<p style=\"margin:0 0 16px;"), "{html}");
-                assert!(html.contains("border-top:1px solid #e4e4e7;font-size:14px;color:#52525b;\">"), "{html}");
+                assert!(html.contains("border-top:1px solid #e4e4e7;\nfont-size:14px; color:#52525b;\">\n"), "{html}");
                 assert!(!html.contains("{%") && !html.contains("\n\n"), "{html}");
             }
         }
