@@ -365,8 +365,9 @@ mod tests {
         assert!(mail.text.starts_with("Your Acme sign-in code is 482913\n"), "{}", mail.text);
     }
 
-    /// English lines stay under the 76 characters past which a part must be quoted-printable, so
-    /// these mails travel as they read (and encoding them cost a login more than its SQL did).
+    /// English lines keep to 72 characters, under the 76 past which a part must be
+    /// quoted-printable, so these mails travel as they read (encoding them cost a login as much
+    /// as its SQL did), with room for a longer product name.
     /// Links are as long as their tokens make them: the mails that carry one may be encoded.
     #[test]
     fn english_mails_without_a_link_go_out_as_plain_seven_bit_text() {
@@ -382,7 +383,7 @@ mod tests {
         for message in without_link {
             let mail = templates.render(message, Some("en"), "a@example.com").expect("renders");
             for part in [&mail.text, &mail.html] {
-                let long = part.lines().find(|line| line.len() >= 76);
+                let long = part.lines().find(|line| line.len() > 72);
                 assert_eq!(long, None, "{}", message.name());
             }
             let raw = String::from_utf8(super::super::mail::render(&from, &mail).expect("builds")).expect("ascii");
@@ -533,7 +534,7 @@ mod tests {
                     "{html}"
                 );
                 assert!(html.contains("font-weight:bold;\">Acme</p>\n<p style=\"margin:0 0 16px;"), "{html}");
-                assert!(html.contains("border-top:1px solid #e4e4e7;\nfont-size:14px; color:#52525b;\">\n"), "{html}");
+                assert!(html.contains("border-top:1px solid #e4e4e7; font-size:14px; color:#52525b;\">\n"), "{html}");
                 assert!(!html.contains("{%") && !html.contains("\n\n"), "{html}");
             }
         }
