@@ -273,9 +273,8 @@ impl Kv for DatabaseKv {
                 let mut read = transaction.prepare_cached(TAT_SQL)?;
                 let mut write = transaction.prepare_cached(&set_sql)?;
                 for (key, interval_ms, window_ms) in &hits {
-                    let stored = read.query_row([key], |row| row.get::<_, Option<String>>(0)).optional()?;
-                    let hit = Hit { key, interval_ms: *interval_ms, window_ms: *window_ms };
-                    let answer = gcra(stored.as_ref().map(|tat| tat.as_deref()), &hit, now_ms);
+                    let stored = read.query_row([key], |row| row.get::<_, i64>(0)).optional()?;
+                    let answer = gcra(stored, &Hit { key, interval_ms: *interval_ms, window_ms: *window_ms }, now_ms);
                     if let Ok(new_tat) = answer {
                         write.execute(rusqlite::params![key, new_tat.to_string(), new_tat])?;
                     }
@@ -309,8 +308,8 @@ impl Kv for DatabaseKv {
 const ADMIT_PARAMETERS: usize = 6;
 
 /// One GCRA hit ([`Kv::admit`] on a pool; a held SQLite connection decides in [`gcra`]) as an
-/// upsert of `key` ($1) at `now` ($4) with `interval` ($5) and `window` ($6); $2 and $3 are a new row's TAT, as text and as a number. The row's value
-/// and expiry are its TAT ($T below); the update happens only when the hit fits, so a returned
+/// upsert of `key` ($1) at `now` ($4) with `interval` ($5) and `window` ($6); $2 and $3 are a
+/// new row's TAT, as text and as a number. The row's value and expiry are its TAT ($T below); the update happens only when the hit fits, so a returned
 /// row means admitted, and its value is the new TAT. An expired row's TAT is in the past: `now`
 /// wins. (`INSERT … SELECT … WHERE true`: the WHERE keeps SQLite from reading `ON` as a join.)
 /// Written out once, not per hit.
@@ -324,22 +323,23 @@ static ADMIT_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// A key's stored TAT for [`gcra`], expired or not: an expired row's TAT is in the past.
-const TAT_SQL: &str = "SELECT value FROM kv_entries WHERE key = ?1";
+/// A key's stored TAT for [`gcra`], expired or not (an expired row's TAT is in the past), cast
+/// as [`ADMIT_SQL`] casts it: a value that is not a number reads as 0.
+const TAT_SQL: &str = "SELECT COALESCE(CAST(value AS BIGINT), 0) FROM kv_entries WHERE key = ?1";
 
 /// Stores `key` ($1) with `value` ($2) until `expires_at_ms` ($3), replacing any row: [`Kv::set`],
 /// and a TAT decided by [`gcra`] (as its value and its expiry).
 const SET_SQL: &str = "INSERT INTO kv_entries (key, value, expires_at_ms) VALUES ($1, $2, $3) \
     ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at_ms = excluded.expires_at_ms";
 
-/// [`ADMIT_SQL`]'s decision for `hit` at `now_ms`, given the TAT its row holds (`None`: no row;
-/// `Some(None)`: a NULL value, read as the SQL's cast would). `Ok`: admitted, with the new TAT
-/// to store; `Err`: refused, with how long until a hit would fit.
-fn gcra(stored: Option<Option<&str>>, hit: &Hit<'_>, now_ms: i64) -> Result<i64, Duration> {
+/// [`ADMIT_SQL`]'s decision for `hit` at `now_ms`, given the TAT its row holds (`None`: no
+/// row). `Ok`: admitted, with the new TAT to store; `Err`: refused, with how long until a hit
+/// would fit.
+fn gcra(stored: Option<i64>, hit: &Hit<'_>, now_ms: i64) -> Result<i64, Duration> {
     let Some(stored) = stored else {
         return Ok(now_ms.saturating_add(hit.interval_ms));
     };
-    let tat = stored.and_then(|tat| tat.parse::<i64>().ok()).unwrap_or(0).max(now_ms);
+    let tat = stored.max(now_ms);
     let new_tat = tat.saturating_add(hit.interval_ms);
     if new_tat - now_ms <= hit.window_ms { Ok(new_tat) } else { Err(millis((new_tat - now_ms - hit.window_ms).max(1))) }
 }
