@@ -52,7 +52,7 @@ impl OutboxMailer {
 impl Mailer for OutboxMailer {
     async fn send(&self, mail: OutgoingMail) -> AppResult<()> {
         let bytes = render(&self.from, &mail)?;
-        let name = outbox::write(&self.dir, "eml", bytes).await?;
+        let name = outbox::write(&self.dir, "eml", bytes)?;
         tracing::info!(file = %name, "mail written to the outbox");
         Ok(())
     }

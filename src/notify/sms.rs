@@ -47,7 +47,7 @@ impl OutboxSms {
 impl SmsSender for OutboxSms {
     async fn send(&self, sms: OutgoingSms) -> AppResult<()> {
         let content = format!("To: {}\n\n{}\n", sms.to, sms.body);
-        let name = outbox::write(&self.dir, "sms", content.into_bytes()).await?;
+        let name = outbox::write(&self.dir, "sms", content.into_bytes())?;
         tracing::info!(file = %name, "SMS written to the outbox");
         Ok(())
     }
