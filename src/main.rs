@@ -92,8 +92,7 @@ enum KeysAction {
     Retire { kid: String },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     // Read before the settings, so that their own errors are logged in the chosen format.
     if std::env::var("IDGATE_LOG_FORMAT").is_ok_and(|format| format.eq_ignore_ascii_case("json")) {
@@ -101,7 +100,25 @@ async fn main() -> ExitCode {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
-    match run(Cli::parse()).await {
+    let command = Cli::parse().command.unwrap_or(Command::Serve);
+    let outcome = if let Command::Schema = command {
+        #[allow(clippy::print_stdout)]
+        {
+            println!("{}", idgate::schema::sdl());
+        }
+        Ok(())
+    } else {
+        // The settings size the runtime, so they are read before it exists.
+        Settings::from_env().map_err(|e| e.to_string()).and_then(|settings| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(settings.request_threads())
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the async runtime: {e}"))?
+                .block_on(run(command, settings))
+        })
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("idgate: {message}");
@@ -110,16 +127,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
-    let command = cli.command.unwrap_or(Command::Serve);
-    if let Command::Schema = command {
-        #[allow(clippy::print_stdout)]
-        {
-            println!("{}", idgate::schema::sdl());
-        }
-        return Ok(());
-    }
-    let settings = Settings::from_env().map_err(|e| e.to_string())?;
+async fn run(command: Command, settings: Settings) -> Result<(), String> {
     match command {
         Command::Serve => {
             let app = App::build(settings.clone()).await.map_err(describe)?;
