@@ -74,8 +74,10 @@ impl RedisKv {
         if let Some(conn) = shared.as_ref() {
             return Ok(conn.clone());
         }
-        let config =
-            AsyncConnectionConfig::new().set_connection_timeout(Some(TIMEOUT)).set_response_timeout(Some(TIMEOUT));
+        // The operation's deadline is `bounded`'s alone. The client's own per-command timeout
+        // was a second timer each command, and a timer that becomes the runtime's earliest
+        // wakes its I/O driver (an eventfd write, then an extra return from epoll).
+        let config = AsyncConnectionConfig::new().set_connection_timeout(Some(TIMEOUT)).set_response_timeout(None);
         let conn =
             self.client.get_multiplexed_async_connection_with_config(&config).await.map_err(AppError::unavailable)?;
         Ok(shared.insert(conn).clone())
@@ -237,5 +239,30 @@ impl Kv for RedisKv {
 
     async fn ping(&self) -> AppResult<()> {
         self.query::<String>(&redis::cmd("PING")).await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Redis that takes the connection and reads, but never answers: every operation is
+    /// bounded by `TIMEOUT` alone (the client's own response timeout is off).
+    #[tokio::test]
+    async fn a_redis_that_never_answers_is_unavailable_within_the_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+        let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let started = std::time::Instant::now();
+        let url = format!("redis://{address}");
+        let connecting = RedisKv::connect(&url, "test:");
+        let refused = tokio::time::timeout(TIMEOUT * 2, connecting).await.map(Result::err);
+        assert!(matches!(refused, Ok(Some(AppError::Unavailable(_)))), "{refused:?}");
+        assert!(started.elapsed() >= TIMEOUT, "{:?}", started.elapsed());
     }
 }
