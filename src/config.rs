@@ -689,10 +689,9 @@ impl Settings {
     /// Not one per core, as the async runtime would have it: the hashing pool already has a
     /// thread on every core (at idle priority), and each request thread beyond what the traffic
     /// needs costs wake-ups. A request thread that picks up work wakes an idle sibling to share
-    /// it, and every wake-up takes a core from a hash. On two cores, a login took 0.1 ms less of
-    /// the machine with one request thread than with two (half of it these wake-ups, the rest
-    /// the second thread's own), and the bench's token checks ran faster too (its load
-    /// generator shares the cores).
+    /// it, and every wake-up takes a core from a hash. On two cores, a login took about 0.1 ms
+    /// less of the machine with one request thread than with two, and the bench's token checks
+    /// ran faster too (its load generator shares the cores). README, "Benchmarks".
     pub fn request_threads(&self) -> usize {
         match self.worker_threads {
             0 => std::thread::available_parallelism().map_or(1, |cores| cores.get().div_ceil(2)),
