@@ -23,9 +23,9 @@
 //! on 127.0.0.1 with the embedded defaults (a SQLite file, which also holds the KV) and the
 //! default argon2 cost, its mail written to tmpfs where the machine has one (as production hands
 //! it to an SMTP relay; see `mail_scratch`); load comes from this process on the same machine,
-//! so absolute numbers include the load generator's share of the CPU. The login clients and the steady-rate `me`
-//! clients each run on a thread of their own, as two `wrk -t1` processes would. Ratios against
-//! a bare reference server: `python3 benches/compare_reference.py`.
+//! so absolute numbers include the load generator's share of the CPU. The login clients and
+//! the steady-rate `me` clients each run on a thread of their own, as two `wrk -t1` processes
+//! would. Ratios against a bare reference server: `python3 benches/compare_reference.py`.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 

@@ -309,9 +309,9 @@ const ADMIT_PARAMETERS: usize = 6;
 
 /// One GCRA hit ([`Kv::admit`] on a pool; a held SQLite connection decides in [`gcra`]) as an
 /// upsert of `key` ($1) at `now` ($4) with `interval` ($5) and `window` ($6); $2 and $3 are a
-/// new row's TAT, as text and as a number. The row's value and expiry are its TAT ($T below); the update happens only when the hit fits, so a returned
-/// row means admitted, and its value is the new TAT. An expired row's TAT is in the past: `now`
-/// wins. (`INSERT … SELECT … WHERE true`: the WHERE keeps SQLite from reading `ON` as a join.)
+/// new row's TAT, as text and as a number. The row's value and expiry are its TAT ($T below);
+/// the update happens only when the hit fits, so a returned row means admitted, and its value
+/// is the new TAT. An expired row's TAT is in the past: `now` wins. (`INSERT … SELECT … WHERE true`: the WHERE keeps SQLite from reading `ON` as a join.)
 /// Written out once, not per hit.
 static ADMIT_SQL: LazyLock<String> = LazyLock::new(|| {
     let sql = "INSERT INTO kv_entries (key, value, expires_at_ms) SELECT $1, $2, $3 WHERE true \

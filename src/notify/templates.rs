@@ -386,7 +386,7 @@ mod tests {
                 let long = part.lines().find(|line| line.len() > 72);
                 assert_eq!(long, None, "{}", message.name());
             }
-            let raw = String::from_utf8(super::super::mail::render(&from, &mail).expect("builds")).expect("ascii");
+            let raw = String::from_utf8(crate::notify::mail::render(&from, &mail).expect("builds")).expect("ascii");
             assert_eq!(raw.matches("Content-Transfer-Encoding: 7bit").count(), 2, "{}: {raw}", message.name());
             assert!(raw.contains("Your Acme sign-in code is 482913") || message.name() != "login_code", "{raw}");
         }
