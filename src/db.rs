@@ -2,6 +2,7 @@
 //! translation of constraint violations that every repo shares.
 
 mod inline;
+mod loopback;
 mod reader;
 mod rows;
 mod template;
@@ -17,6 +18,7 @@ use sea_orm::{
 
 pub use self::{
     inline::{InlineSqlite, Job},
+    loopback::resolve_url,
     reader::Reader,
     rows::{ModelColumns, Typed},
     template::Template,

@@ -139,7 +139,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
             app.run_until_stopped().await.map_err(|e| e.to_string())
         }
         Command::Migrate => {
-            db::migrate(settings.database_url.expose_secret()).await.map_err(describe)?;
+            db::migrate(&db::resolve_url(settings.database_url.expose_secret()).await).await.map_err(describe)?;
             tracing::info!("migrations applied");
             Ok(())
         }
@@ -176,7 +176,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
 }
 
 async fn manage_keys(settings: &Settings, action: KeysAction) -> Result<(), String> {
-    let url = settings.database_url.expose_secret();
+    let url = &db::resolve_url(settings.database_url.expose_secret()).await;
     db::migrate(url).await.map_err(describe)?;
     let connection = db::connect(url, 2).await.map_err(describe)?;
     let store = KeyStore::open(&connection, settings, &SystemClock).await.map_err(describe)?;
@@ -213,7 +213,7 @@ async fn manage_keys(settings: &Settings, action: KeysAction) -> Result<(), Stri
 async fn import_users(settings: &Settings, file: &Path, format: Format, options: ImportOptions) -> Result<(), String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let rows = import::read::read(&text, format).map_err(|e| format!("{}: {}", file.display(), describe(e)))?;
-    let url = settings.database_url.expose_secret();
+    let url = &db::resolve_url(settings.database_url.expose_secret()).await;
     db::migrate(url).await.map_err(describe)?;
     let connection = db::connect(url, 2).await.map_err(describe)?;
     let report = import::run(&connection, rows, options, chrono::Utc::now()).await.map_err(|e| match e {

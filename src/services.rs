@@ -68,7 +68,7 @@ pub struct Services {
 impl Services {
     /// Connects, migrates and wires every service; each policy reads its own settings.
     pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> AppResult<Self> {
-        let url = settings.database_url.expose_secret();
+        let url = &db::resolve_url(settings.database_url.expose_secret()).await;
         db::migrate(url).await?;
         let db = db::connect(url, settings.database_max_connections).await?;
         // One held connection per core (at most the pool's size) for the reads of every
