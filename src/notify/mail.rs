@@ -8,6 +8,7 @@ use std::{path::PathBuf, time::Duration};
 use async_trait::async_trait;
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    address::Envelope,
     message::{Mailbox, MultiPart},
 };
 
@@ -113,7 +114,11 @@ pub fn render(from: &Mailbox, mail: &OutgoingMail) -> AppResult<Vec<u8>> {
 
 fn build(from: &Mailbox, mail: &OutgoingMail) -> AppResult<Message> {
     let to: Mailbox = mail.to.parse().map_err(AppError::internal)?;
+    // The envelope (SMTP's MAIL FROM and RCPT TO) from the mailboxes at hand: without it,
+    // lettre parses both back out of the headers it has just written.
+    let envelope = Envelope::new(Some(from.email.clone()), vec![to.email.clone()]).map_err(AppError::internal)?;
     Message::builder()
+        .envelope(envelope)
         .from(from.clone())
         .to(to)
         .subject(mail.subject.clone())
