@@ -15,6 +15,9 @@ async fn mail_goes_out_over_smtp_with_text_and_html_parts() {
     assert_eq!(messages.len(), 1);
     let mail = &messages[0];
     assert!(mail.contains("To: alice@example.com"), "{mail}");
+    // The envelope names the same sender and the recipient alone.
+    let envelope = smtp.envelopes().into_iter().next().unwrap_or_default();
+    assert_eq!(envelope, ["MAIL FROM:<no-reply@localhost>", "RCPT TO:<alice@example.com>"], "{envelope:?}");
     assert!(mail.contains("multipart/alternative"), "{mail}");
     assert!(mail.contains("text/plain") && mail.contains("text/html"), "{mail}");
     let code = code_in(mail).unwrap_or_else(|| panic!("no code: {mail}"));

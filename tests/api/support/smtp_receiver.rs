@@ -25,6 +25,8 @@ pub struct SmtpReceiver {
 #[derive(Default)]
 struct Inbox {
     messages: Mutex<Vec<String>>,
+    /// Each message's MAIL and RCPT commands, as sent.
+    envelopes: Mutex<Vec<Vec<String>>>,
     arrived: Notify,
 }
 
@@ -48,6 +50,11 @@ impl SmtpReceiver {
     /// The raw DATA of every message received so far, oldest first.
     pub fn messages(&self) -> Vec<String> {
         self.inbox.messages.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The MAIL and RCPT commands of every message received so far, oldest first.
+    pub fn envelopes(&self) -> Vec<Vec<String>> {
+        self.inbox.envelopes.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Waits until `count` messages have arrived or `timeout` has passed, and returns them all.
@@ -75,7 +82,7 @@ async fn converse(stream: TcpStream, inbox: Arc<Inbox>) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     write.write_all(b"220 localhost test SMTP receiver\r\n").await?;
-    let mut line = Vec::new();
+    let (mut line, mut envelope) = (Vec::new(), Vec::new());
     loop {
         line.clear();
         if read.read_until(b'\n', &mut line).await? == 0 {
@@ -87,6 +94,8 @@ async fn converse(stream: TcpStream, inbox: Arc<Inbox>) -> std::io::Result<()> {
             "DATA" => {
                 write.write_all(b"354 end data with <CR><LF>.<CR><LF>\r\n").await?;
                 let message = read_data(&mut read).await?;
+                let envelope = std::mem::take(&mut envelope);
+                inbox.envelopes.lock().unwrap_or_else(PoisonError::into_inner).push(envelope);
                 inbox.messages.lock().unwrap_or_else(PoisonError::into_inner).push(message);
                 inbox.arrived.notify_waiters();
                 write.write_all(b"250 OK queued\r\n").await?;
@@ -95,7 +104,15 @@ async fn converse(stream: TcpStream, inbox: Arc<Inbox>) -> std::io::Result<()> {
                 write.write_all(b"221 bye\r\n").await?;
                 return Ok(());
             }
-            // MAIL, RCPT, RSET, NOOP: accepted.
+            "MAIL" | "RCPT" => {
+                envelope.push(String::from_utf8_lossy(&line).trim_end().to_owned());
+                write.write_all(b"250 OK\r\n").await?;
+            }
+            "RSET" => {
+                envelope.clear();
+                write.write_all(b"250 OK\r\n").await?;
+            }
+            // NOOP and anything else: accepted.
             _ => write.write_all(b"250 OK\r\n").await?,
         }
     }
