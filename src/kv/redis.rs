@@ -265,4 +265,30 @@ mod tests {
         assert!(matches!(refused, Ok(Some(AppError::Unavailable(_)))), "{refused:?}");
         assert!(started.elapsed() >= TIMEOUT, "{:?}", started.elapsed());
     }
+
+    /// On the Redis the suite runs against: hits in order stop at the first refusal, a refused
+    /// or unasked key is not counted, and a key named twice sees what its first hit wrote.
+    #[tokio::test]
+    async fn the_admit_script_counts_hits_in_order_up_to_the_first_refusal() {
+        let Ok(url) = std::env::var("IDGATE_TEST_REDIS_URL") else { return };
+        let prefix = format!("test-admit-{}:", uuid::Uuid::new_v4().simple());
+        let kv = RedisKv::connect(&url, &prefix).await.unwrap_or_else(|e| panic!("{e:?}"));
+        let now = chrono::Utc::now().timestamp_millis();
+        // "a" fits two a minute, "b" and "c" one.
+        let a = Hit { key: "a", interval_ms: 30_000, window_ms: 60_000 };
+        let b = Hit { key: "b", interval_ms: 60_000, window_ms: 60_000 };
+        let c = Hit { key: "c", interval_ms: 60_000, window_ms: 60_000 };
+        let admitted = |seconds: u64| Admission::Admitted { backlog: Duration::from_secs(seconds) };
+        let refused = |seconds: u64| Admission::Refused { wait: Duration::from_secs(seconds) };
+        let admit = |hits: Vec<Hit<'static>>| {
+            let kv = &kv;
+            async move { kv.admit_each(&hits, now).await.unwrap_or_else(|e| panic!("{e:?}")) }
+        };
+        assert_eq!(admit(vec![a, b]).await, [admitted(30), admitted(60)]);
+        assert_eq!(admit(vec![a, b]).await, [admitted(60), refused(60)], "b is full");
+        assert_eq!(admit(vec![a, c]).await, [refused(30)], "a refuses, c is not asked");
+        assert_eq!(admit(vec![c, c]).await, [admitted(60), refused(60)], "c's second hit sees its first");
+        assert_eq!(admit(vec![]).await, []);
+        kv.delete(&["a", "b", "c"]).await.unwrap_or_else(|e| panic!("{e:?}"));
+    }
 }
