@@ -28,13 +28,15 @@ pub async fn resolve_url(url: &str) -> String {
         let connection = PgConnectOptions::from_str(&plain)?.connect().await?;
         connection.close().await
     };
-    match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
-        Ok(Ok(())) => plain,
-        _ => {
-            tracing::info!("PostgreSQL on this host refused a connection without TLS: its URL is used as given");
-            url.to_owned()
-        }
-    }
+    // The error names the server's reason (a `hostssl` rule, a refused connection), never the
+    // URL, which may hold a password.
+    let failed = match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
+        Ok(Ok(())) => return plain,
+        Ok(Err(error)) => error.to_string(),
+        Err(_) => format!("no answer within {} s", PROBE_TIMEOUT.as_secs()),
+    };
+    tracing::info!(error = %failed, "PostgreSQL on this host took no connection without TLS: its URL is used as given");
+    url.to_owned()
 }
 
 /// `url` with `sslmode=disable` when it names PostgreSQL on a loopback host and says nothing of
