@@ -467,6 +467,9 @@ impl Default for Settings {
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(String);
 
+/// The most request threads `IDGATE_WORKER_THREADS` may ask for.
+const MAX_WORKER_THREADS: usize = 1024;
+
 impl Settings {
     /// Reads `IDGATE_*` from the environment over the defaults, then validates.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -536,6 +539,11 @@ impl Settings {
         }
         if self.password_min_score > 4 {
             return fail("PASSWORD_MIN_SCORE", "must be between 0 and 4");
+        }
+        // The runtime starts every worker at once, and a thread the system cannot give would
+        // stop the start with a panic rather than this message.
+        if self.worker_threads > MAX_WORKER_THREADS {
+            return fail("WORKER_THREADS", "must be at most 1024 (0: half the cores)");
         }
         if self.argon2_memory_kib < 8 * 1024 || self.argon2_iterations == 0 || self.argon2_parallelism == 0 {
             return fail("ARGON2_MEMORY_KIB", "argon2 needs at least 8192 KiB, 1 iteration and 1 lane");
@@ -798,6 +806,9 @@ mod tests {
         assert_eq!(three.map(|s| s.request_threads()).ok(), Some(3));
         let err = with(&[("worker_threads", "many")]).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("IDGATE_WORKER_THREADS"), "{err}");
+        let many = Settings::from_figment(Figment::new().merge(Serialized::default("worker_threads", 100_000)));
+        let err = many.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("IDGATE_WORKER_THREADS") && err.contains("1024"), "{err}");
     }
 
     #[test]
