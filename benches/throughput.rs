@@ -638,7 +638,7 @@ async fn server_figures(
     // does. That holds while a hash costs the same CPU in both phases, so both costs are shown.
     let login_share = hashing_cpu / all;
     println!(
-        "logins / hash rate at an even speed:    {:>10.2}  (hashing took {:.1} % of all cores with logins, {:.1} % alone; \
+        "logins / hash rate at an even speed:    {:>10.3}  (hashing took {:.1} % of all cores with logins, {:.1} % alone; \
          a hash's CPU {} with logins, {} alone)",
         login_share / hashing_share,
         login_share * 100.0,
