@@ -8,10 +8,10 @@
 //! idle a further 0.12 ms a login with it; the cores' share left for hashing rose by about a
 //! point without it.
 //!
-//! So for a URL whose host is a loopback address or `localhost`, with no `sslmode` (nor `host`
-//! or `hostaddr`, which may point elsewhere) in it and no `PGSSLMODE` in the environment, idgate
-//! tries one connection with `sslmode=disable` at start and keeps that mode if the server takes
-//! it. A server that refuses plaintext (`hostssl` rules), or any other failure of that probe,
+//! So for a URL whose host is a loopback address or `localhost`, with no TLS option (`sslmode`,
+//! `sslrootcert`, …; nor `host` or `hostaddr`, which may point elsewhere) in it and no
+//! `PGSSLMODE` in the environment, idgate tries one connection with `sslmode=disable` at start
+//! and keeps that mode if the server takes it. A server that refuses plaintext (`hostssl` rules), or any other failure of that probe,
 //! leaves the URL as it was given.
 
 use std::{net::IpAddr, str::FromStr, time::Duration};
@@ -54,7 +54,8 @@ fn plaintext_url(url: &str, env_sslmode: bool) -> Option<String> {
         url::Host::Ipv4(ip) => IpAddr::V4(ip).is_loopback(),
         url::Host::Ipv6(ip) => IpAddr::V6(ip).is_loopback(),
     };
-    let chosen = |key: &str| matches!(key, "sslmode" | "ssl-mode" | "host" | "hostaddr");
+    // Any TLS option (`sslrootcert`, `sslcert`, …) says the operator thought about TLS.
+    let chosen = |key: &str| key.starts_with("ssl") || matches!(key, "host" | "hostaddr");
     if !loopback || parsed.query_pairs().any(|(key, _)| chosen(&key)) {
         return None;
     }
@@ -84,6 +85,7 @@ mod tests {
         assert_eq!(plain("postgres://u@10.0.0.5/idgate"), None);
         assert_eq!(plain("postgres://u@127.0.0.1/idgate?sslmode=require"), None);
         assert_eq!(plain("postgres://u@127.0.0.1/idgate?sslmode=prefer"), None);
+        assert_eq!(plain("postgres://u@127.0.0.1/idgate?sslrootcert=/etc/ca.pem"), None);
         assert_eq!(plain("postgres://u@localhost/idgate?host=/var/run/postgresql"), None);
         assert_eq!(plain("postgres://u@localhost/idgate?hostaddr=10.0.0.5"), None);
         assert_eq!(plain("sqlite://idgate.db?mode=rwc"), None);
