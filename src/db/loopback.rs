@@ -11,8 +11,8 @@
 //! So for a URL whose host is a loopback address or `localhost`, with no TLS option (`sslmode`,
 //! `sslrootcert`, …; nor `host` or `hostaddr`, which may point elsewhere) in it and no
 //! `PGSSLMODE` in the environment, idgate tries one connection with `sslmode=disable` at start
-//! and keeps that mode if the server takes it. A server that refuses plaintext (`hostssl` rules), or any other failure of that probe,
-//! leaves the URL as it was given.
+//! and keeps that mode if the server takes it. A server that refuses plaintext (`hostssl`
+//! rules), or any other failure of that probe, leaves the URL as it was given.
 
 use std::{net::IpAddr, str::FromStr, time::Duration};
 
