@@ -119,7 +119,7 @@ pub struct Settings {
     pub database_url: SecretString,
     /// Max pooled database connections.
     pub database_max_connections: u32,
-    /// `redis://…`; unset keeps ephemeral state in process memory (single instance only).
+    /// `redis://…` or `rediss://…`; unset keeps ephemeral state in the database's `kv_entries` table.
     pub redis_url: Option<SecretString>,
     /// Prefix for every Redis key, so several deployments can share one Redis.
     pub redis_prefix: String,
